@@ -1,0 +1,97 @@
+"""The events that flow between services: received, rejected, decided, assigned, answered.
+
+Every event here is the `data` of a CloudEvent (binary mode, see `shared.cloudevents`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from shared._base import ContractModel, FieldError
+from shared.enums import Area, NotifyParty, Pathway, Priority, Provider, ResponseStatus
+from shared.submission import ReferralSubmission
+
+
+class ReferralReceived(ContractModel):
+    """A submission intake accepted and stored; the router's input."""
+
+    referral_id: UUID
+    received_at: AwareDatetime
+    referrer_agency: str
+    submission: ReferralSubmission
+
+
+class ReferralRejected(ContractModel):
+    """A submission intake refused; names the fields at fault and carries no personal data."""
+
+    submission_id: str | None
+    rejected_at: AwareDatetime
+    referrer_agency: str | None = None
+    errors: list[FieldError]
+
+
+class Locality(ContractModel):
+    """Where the victim lives, as far as routing is concerned."""
+
+    local_authority_code: str | None
+    area: Area
+
+
+class TraceStep(ContractModel):
+    """One rule that fired, and the facts it used."""
+
+    rule: str
+    facts: dict[str, Any] = {}
+
+
+class Decision(ContractModel):
+    """The router's decision for one referral, with the rules version and the trace that explain it."""
+
+    referral_id: UUID | None
+    submission_id: str
+    decided_at: AwareDatetime
+    rules_version: str
+    pathway: Pathway
+    provider: Provider | None
+    priority: Priority
+    notify: list[NotifyParty] = []
+    locality: Locality
+    trace: list[TraceStep] = []
+    signpost: str | None = None
+
+
+class Assignment(ContractModel):
+    """What a provider receives: the decision plus the referral details needed to make contact.
+
+    `assignment_id` is stable for one (referral, provider, routing round): it is the
+    `webhook-id` of every delivery attempt and the receiver's dedupe key.
+    """
+
+    assignment_id: str
+    referral_id: UUID
+    provider: Provider
+    assigned_at: AwareDatetime
+    reason: Annotated[str, StringConstraints(max_length=64)] = "decision"
+    decision: Decision
+    referral: ReferralSubmission
+
+
+class ProviderResponse(ContractModel):
+    """A provider's answer about one assignment."""
+
+    referral_id: UUID
+    provider: Provider
+    status: ResponseStatus
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    at: AwareDatetime
+    assignment_id: str | None = None
+
+
+class DecisionRequestError(ContractModel):
+    """The line the offline `decide` command writes for an input it cannot decide."""
+
+    submission_id: str | None
+    error: str = Field(min_length=1)

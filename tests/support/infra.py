@@ -1,0 +1,47 @@
+"""The real infrastructure for integration tests: started by the project's own scripts.
+
+If Kafka or PostgreSQL cannot be started, the fixture FAILS with the script's output; it
+never skips, because a silently skipped integration test hides a broken set-up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ROOT / ".dev"
+
+
+def ensure_infrastructure() -> dict[str, str]:
+    """Run `scripts/infra.sh up` (idempotent) and return the services' environment."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "infra.sh"), "up"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            "Kafka/PostgreSQL could not be started by scripts/infra.sh up:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}",
+            pytrace=False,
+        )
+    return read_env(DEV / "stack.env")
+
+
+def read_env(path: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key] = value
+    return env
+
+
+def service_env(stack: dict[str, str], **overrides: str) -> dict[str, str]:
+    """The process environment for a service subprocess: this one, the stack's, overrides."""
+    env = {**os.environ, **stack, **overrides}
+    env.pop("INTAKE_LOG_LEVEL", None)
+    return env
