@@ -1,0 +1,85 @@
+"""PostgreSQL through asyncpg: the pool, and versioned SQL migrations per service.
+
+Rules kept here:
+- each service owns one schema (its role's search_path) and its migrations live in
+  `services/<service>/migrations/NNNN_name.sql`, applied in order, each once, in a transaction;
+- the applied versions are recorded in that schema's `schema_migrations` table;
+- several replicas starting together are serialised by an advisory lock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # JSONB in and out as Python objects.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections encode JSONB; raises if the database cannot be reached."""
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+    if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
+        raise RuntimeError("asyncpg returned no pool")
+    return pool
+
+
+def migration_files(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION.match(path.name)
+        if not match:
+            raise ValueError(f"migration file name {path.name!r} is not NNNN_name.sql")
+        found.append((int(match.group(1)), path))
+    versions = [v for v, _ in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {directory}")
+    return found
+
+
+async def apply_migrations(pool: asyncpg.Pool, directory: Path) -> list[int]:
+    """Apply the migrations not yet applied; returns the versions applied now."""
+    applied_now: list[int] = []
+    async with pool.acquire() as conn:
+        lock_key = zlib.crc32(str(directory.name + directory.parent.name).encode()) & 0x7FFFFFFF
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version int PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, path in migration_files(directory):
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        version, path.name,
+                    )
+                applied_now.append(version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+    return applied_now
+
+
+async def ping(pool: asyncpg.Pool) -> bool:
+    try:
+        async with pool.acquire(timeout=2) as conn:
+            value: Any = await conn.fetchval("SELECT 1")
+            return bool(value == 1)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False

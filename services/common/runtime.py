@@ -1,0 +1,111 @@
+"""Process-level plumbing every service shares: starting the broker, health, task lifetimes.
+
+Rules kept here:
+- a service starts and serves HTTP even while Kafka is down: the broker is (re)started in the
+  background with backoff, and readiness reports Kafka as not ready until it connects;
+- background tasks are cancelled and awaited on shutdown, so nothing is left half-done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import asyncpg
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from services.common.db import ping
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerStarter:
+    """Starts the broker, retrying with backoff until it connects or is cancelled."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+            except Exception as exc:  # noqa: BLE001 - every connection failure means "try again"
+                log.warning("kafka not reachable yet, retrying", error=type(exc).__name__, delay=delay)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.connected.set()
+            log.info("kafka connected")
+            return
+
+
+class TaskGroup:
+    """Named background tasks, cancelled and awaited together on shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def start(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+        return task
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task crashed", task=task.get_name(), error=repr(task.exception()))
+
+
+async def kafka_ready(starter: BrokerStarter) -> bool:
+    if not starter.connected.is_set():
+        return False
+    try:
+        return bool(await starter.broker.ping(timeout=2.0))
+    except Exception:  # noqa: BLE001 - any failure to answer is "not ready"
+        return False
+
+
+def add_health_routes(
+    app: FastAPI,
+    checks: Callable[[], dict[str, Callable[[], Awaitable[bool]]]],
+) -> None:
+    """`/healthz` (the process answers), `/readyz` (each dependency answers), `/metrics`."""
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        results = {name: await check() for name, check in checks().items()}
+        ok = all(results.values())
+        body = {"status": "ready" if ok else "not_ready", "checks": results}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def db_check(pool: asyncpg.Pool | None) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return pool is not None and await ping(pool)
+
+    return check

@@ -1,0 +1,35 @@
+"""Settings shared by every service; each service's `config.py` extends `ServiceSettings`.
+
+Rule kept here: a required secret has no default, and a missing one fails at start-up with
+a message naming the environment variable (`missing_settings_message`).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Kafka, logging and HTTP settings every service has."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    log_level: str = Field(default="INFO")
+    http_host: str = Field(default="127.0.0.1")
+    http_port: int
+
+
+def missing_settings_message(exc: ValidationError, prefix: str) -> str:
+    """'set INTAKE_DATABASE_URL (missing)' for each field that failed."""
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"])
+        problems.append(f"{prefix}{field.upper()} ({err['msg']})")
+    return "configuration error: set " + ", ".join(problems)
+
+
+def dsn(secret: SecretStr) -> str:
+    """The DSN string of a secret DSN setting (kept secret everywhere else)."""
+    return secret.get_secret_value()
