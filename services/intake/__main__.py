@@ -1,0 +1,105 @@
+"""`python -m services.intake serve | migrate | agency-add | key-create | key-revoke | key-list`.
+
+API keys: `key-create AGENCY` prints a new key once (only its SHA-256 digest is stored);
+`key-revoke KEY_ID` revokes it. Agencies must exist first (`agency-add AGENCY "Name"`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from pathlib import Path
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+
+from services.common.db import apply_migrations, create_pool
+from services.common.logging import configure_logging
+from services.common.settings import dsn, missing_settings_message
+from services.intake.adapters.store import key_digest
+from services.intake.config import IntakeSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+
+def _settings() -> IntakeSettings:
+    try:
+        return IntakeSettings()  # type: ignore[call-arg]  # filled from the environment
+    except ValidationError as exc:
+        sys.exit(missing_settings_message(exc, "INTAKE_"))
+
+
+async def _admin(args: argparse.Namespace, settings: IntakeSettings) -> None:
+    pool = await create_pool(dsn(settings.database_url))
+    try:
+        await apply_migrations(pool, MIGRATIONS)
+        if args.command == "agency-add":
+            await pool.execute(
+                "INSERT INTO agencies (agency_id, name) VALUES ($1, $2)"
+                " ON CONFLICT (agency_id) DO UPDATE SET name = EXCLUDED.name",
+                args.agency_id, args.name,
+            )
+            print(f"agency {args.agency_id} ready")
+        elif args.command == "key-create":
+            token = args.token or f"nsas_{secrets.token_urlsafe(32)}"
+            key_id = uuid4()
+            await pool.execute(
+                "INSERT INTO api_keys (key_id, agency_id, key_digest, label) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (key_digest) DO NOTHING",
+                key_id, args.agency_id, key_digest(token), args.label,
+            )
+            print(f"key_id={key_id}")
+            if not args.token:
+                print(f"api_key={token}  (shown once; store it safely)")
+        elif args.command == "key-revoke":
+            done = await pool.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
+                UUID(args.key_id),
+            )
+            print("revoked" if done.endswith(" 1") else "no active key with that id")
+        elif args.command == "key-list":
+            for row in await pool.fetch(
+                "SELECT key_id, agency_id, label, created_at, revoked_at FROM api_keys ORDER BY created_at"
+            ):
+                print(dict(row))
+        elif args.command == "migrate":
+            print("migrations applied")
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.intake")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP API, Kafka subscribers and outbox relay")
+    sub.add_parser("migrate", help="apply SQL migrations")
+    add = sub.add_parser("agency-add", help="register an agency")
+    add.add_argument("agency_id")
+    add.add_argument("name")
+    create = sub.add_parser("key-create", help="issue an API key for an agency")
+    create.add_argument("agency_id")
+    create.add_argument("--label", default="")
+    create.add_argument("--token", help="use this token (for provisioning from a secret store)")
+    revoke = sub.add_parser("key-revoke", help="revoke an API key")
+    revoke.add_argument("key_id")
+    sub.add_parser("key-list", help="list API keys (ids and agencies, never the keys)")
+    args = parser.parse_args(argv)
+
+    settings = _settings()
+    configure_logging("intake", level=settings.log_level)
+    if args.command == "serve":
+        import uvicorn
+
+        from services.intake.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                    log_config=None, access_log=False)
+    else:
+        asyncio.run(_admin(args, settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Intake's PostgreSQL store: referrals with their outbox rows, API keys, and the timeline.
+
+Rules kept here:
+- a referral and its outbox row are written in one transaction, with a NOTIFY that wakes
+  the relay when the transaction commits;
+- the (agency, idempotency key) pair is unique: a concurrent duplicate inserts nothing and
+  the caller is handed the row that won;
+- an agency reads only the referrals it submitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+OUTBOX_CHANNEL = "intake_outbox"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str
+    key: str | None
+    headers: dict[str, str]
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class StoredReferral:
+    referral_id: UUID
+    body_digest: bytes
+    received_at: datetime
+    submission_id: str
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    state: str
+    at: datetime
+    provider: str | None
+    pathway: str | None
+    priority: str | None
+
+
+def key_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class IntakeStore:
+    """asyncpg implementation of intake's persistence."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def find(self, agency_id: str, idempotency_key: str) -> StoredReferral | None:
+        row = await self._pool.fetchrow(
+            "SELECT referral_id, body_digest, received_at, submission_id FROM referrals"
+            " WHERE agency_id = $1 AND idempotency_key = $2",
+            agency_id, idempotency_key,
+        )
+        return StoredReferral(**dict(row)) if row else None
+
+    async def insert_with_outbox(
+        self,
+        *,
+        referral_id: UUID,
+        agency_id: str,
+        idempotency_key: str,
+        submission_id: str,
+        digest: bytes,
+        submission: dict[str, Any],
+        channel: str,
+        received_at: datetime,
+        message: OutboxMessage,
+    ) -> bool:
+        """Insert the referral, its first timeline entry and its outbox row; False if the key exists."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO referrals (referral_id, agency_id, idempotency_key, submission_id,"
+                " body_digest, submission, channel, received_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " ON CONFLICT (agency_id, idempotency_key) DO NOTHING RETURNING referral_id",
+                referral_id, agency_id, idempotency_key, submission_id, digest, submission,
+                channel, received_at,
+            )
+            if inserted is None:
+                return False
+            await conn.execute(
+                "INSERT INTO referral_timeline (referral_id, state, at, source_event_id)"
+                " VALUES ($1, 'received', $2, $3)",
+                referral_id, received_at, f"received:{referral_id}",
+            )
+            await conn.execute(
+                "INSERT INTO outbox (topic, message_key, headers, payload) VALUES ($1, $2, $3, $4)",
+                message.topic, message.key, message.headers, message.payload,
+            )
+            await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+            return True
+
+    async def agency_for_token(self, token: str) -> str | None:
+        agency: str | None = await self._pool.fetchval(
+            "SELECT agency_id FROM api_keys WHERE key_digest = $1 AND revoked_at IS NULL",
+            key_digest(token),
+        )
+        return agency
+
+    async def timeline(self, referral_id: UUID, agency_id: str) -> tuple[str, list[TimelineEntry]] | None:
+        """The submission id and timeline of a referral, if this agency submitted it."""
+        submission_id = await self._pool.fetchval(
+            "SELECT submission_id FROM referrals WHERE referral_id = $1 AND agency_id = $2",
+            referral_id, agency_id,
+        )
+        if submission_id is None:
+            return None
+        rows = await self._pool.fetch(
+            "SELECT state, at, provider, pathway, priority FROM referral_timeline"
+            " WHERE referral_id = $1 ORDER BY at, state",
+            referral_id,
+        )
+        return submission_id, [TimelineEntry(**dict(r)) for r in rows]
+
+    async def record_status(
+        self,
+        *,
+        referral_id: UUID,
+        state: str,
+        at: datetime,
+        source_event_id: str,
+        provider: str | None = None,
+        pathway: str | None = None,
+        priority: str | None = None,
+    ) -> bool:
+        """Add a timeline entry once per source event; False for a duplicate or unknown referral."""
+        result: str = await self._pool.execute(
+            "INSERT INTO referral_timeline"
+            " (referral_id, state, at, provider, pathway, priority, source_event_id)"
+            " SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS"
+            " (SELECT 1 FROM referrals WHERE referral_id = $1)"
+            " ON CONFLICT (source_event_id) DO NOTHING",
+            referral_id, state, at, provider, pathway, priority, source_event_id,
+        )
+        return result.endswith(" 1")
+
+    async def outbox_backlog(self) -> int:
+        count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        return count
+
+

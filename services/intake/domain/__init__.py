@@ -1,0 +1,21 @@
+"""Intake's pure rules: what is accepted, what counts as the same submission."""
+
+from services.intake.domain.acceptance import (
+    Accepted,
+    IdempotencyConflict,
+    IntakeError,
+    SubmissionRefused,
+    body_digest,
+    clock_problems,
+    received_event,
+)
+
+__all__ = [
+    "Accepted",
+    "IdempotencyConflict",
+    "IntakeError",
+    "SubmissionRefused",
+    "body_digest",
+    "clock_problems",
+    "received_event",
+]

@@ -1,0 +1,73 @@
+"""Acceptance of a submission: the checks that need a clock, and idempotency by digest.
+
+Rules kept here:
+- a submission stamped in the future (beyond the allowed clock skew) is refused, naming
+  `submitted_at`; dates inside the submission are checked against `submitted_at` by the
+  contract model itself;
+- two submissions are "the same" when their canonical JSON is byte-identical after
+  validation (so key order and postcode spacing do not matter, content does);
+- the same agency and idempotency key with the same body returns the original referral;
+  with a different body it is a conflict.
+
+Errors (all subclass IntakeError):
+    IntakeError
+     +-- SubmissionRefused    the body is valid JSON but breaks a rule (422)
+     +-- IdempotencyConflict  same key, different body (409)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from shared import FieldError, ReferralReceived, ReferralSubmission
+
+
+class IntakeError(Exception):
+    """Base of intake's refusals."""
+
+
+class SubmissionRefused(IntakeError):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(", ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class IdempotencyConflict(IntakeError):
+    def __init__(self, referral_id: UUID) -> None:
+        super().__init__("a different submission was already accepted under this idempotency key")
+        self.referral_id = referral_id
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of a submission: its referral id, and whether it was new."""
+
+    referral_id: UUID
+    created: bool
+    received_at: datetime
+
+
+def body_digest(submission: ReferralSubmission) -> bytes:
+    return hashlib.sha256(submission.model_dump_json().encode()).digest()
+
+
+def clock_problems(
+    submission: ReferralSubmission, now: datetime, skew: timedelta
+) -> list[FieldError]:
+    if submission.submitted_at > now + skew:
+        return [FieldError(field="submitted_at", code="date_in_future", message="is in the future")]
+    return []
+
+
+def received_event(
+    referral_id: UUID, received_at: datetime, agency_id: str, submission: ReferralSubmission
+) -> ReferralReceived:
+    return ReferralReceived(
+        referral_id=referral_id,
+        received_at=received_at,
+        referrer_agency=agency_id,
+        submission=submission,
+    )

@@ -1,0 +1,120 @@
+"""Intake's acceptance rules, run through the real handler against an in-memory store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.intake.adapters.store import OutboxMessage, StoredReferral
+from services.intake.domain import IdempotencyConflict, SubmissionRefused
+from services.intake.handlers import accept_submission
+from shared import ReferralReceived, ReferralSubmission
+from shared.topics import REFERRALS_RECEIVED
+
+NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], StoredReferral] = {}
+        self.outbox: list[OutboxMessage] = []
+
+    async def find(self, agency_id: str, idempotency_key: str) -> StoredReferral | None:
+        return self.rows.get((agency_id, idempotency_key))
+
+    async def insert_with_outbox(self, *, referral_id: UUID, agency_id: str, idempotency_key: str,
+                                 submission_id: str, digest: bytes, submission: dict[str, Any],
+                                 channel: str, received_at: datetime, message: OutboxMessage) -> bool:
+        if (agency_id, idempotency_key) in self.rows:
+            return False
+        self.rows[(agency_id, idempotency_key)] = StoredReferral(referral_id, digest, received_at, submission_id)
+        self.outbox.append(message)
+        return True
+
+
+async def _accept(store: FakeStore, submission: ReferralSubmission, *, agency: str = "police",
+                  key: str | None = None) -> Any:
+    return await accept_submission(store, submission, agency_id=agency, idempotency_key=key,
+                                   channel="http", now=lambda: NOW, new_id=uuid4,
+                                   clock_skew=timedelta(minutes=5))
+
+
+@pytest.fixture
+def submission(example_submission: dict[str, Any]) -> ReferralSubmission:
+    return ReferralSubmission.model_validate(example_submission)
+
+
+async def test_a_new_submission_is_stored_with_one_received_event_in_the_outbox(
+    submission: ReferralSubmission,
+) -> None:
+    store = FakeStore()
+    accepted = await _accept(store, submission)
+    assert accepted.created
+    [message] = store.outbox
+    assert message.topic == REFERRALS_RECEIVED
+    assert message.key == str(accepted.referral_id)
+    assert message.headers["ce_subject"] == str(accepted.referral_id)
+    event = ReferralReceived.model_validate_json(message.payload)
+    assert event.referral_id == accepted.referral_id
+    assert event.referrer_agency == "police"
+    assert event.submission == submission
+
+
+async def test_the_same_submission_twice_returns_the_original_referral(submission: ReferralSubmission) -> None:
+    store = FakeStore()
+    first = await _accept(store, submission)
+    again = await _accept(store, submission)
+    assert (again.referral_id, again.created) == (first.referral_id, False)
+    assert len(store.outbox) == 1
+
+
+async def test_a_different_body_under_the_same_key_is_a_conflict(
+    submission: ReferralSubmission, example_submission: dict[str, Any]
+) -> None:
+    store = FakeStore()
+    await _accept(store, submission)
+    example_submission["conduct"]["incident_count"] = 7
+    changed = ReferralSubmission.model_validate(example_submission)
+    with pytest.raises(IdempotencyConflict):
+        await _accept(store, changed)
+
+
+async def test_the_idempotency_key_header_takes_precedence_over_the_submission_id(
+    submission: ReferralSubmission,
+) -> None:
+    store = FakeStore()
+    a = await _accept(store, submission, key="k-1")
+    b = await _accept(store, submission, key="k-2")
+    assert a.referral_id != b.referral_id
+
+
+async def test_two_agencies_may_use_the_same_submission_id(submission: ReferralSubmission) -> None:
+    store = FakeStore()
+    a = await _accept(store, submission, agency="police")
+    b = await _accept(store, submission, agency="social-care")
+    assert a.referral_id != b.referral_id
+
+
+async def test_a_submission_from_the_future_is_refused_naming_submitted_at(
+    example_submission: dict[str, Any],
+) -> None:
+    example_submission["submitted_at"] = (NOW + timedelta(hours=1)).isoformat()
+    future = ReferralSubmission.model_validate(example_submission)
+    store = FakeStore()
+    with pytest.raises(SubmissionRefused) as caught:
+        await _accept(store, future)
+    assert [e.field for e in caught.value.errors] == ["submitted_at"]
+    assert store.outbox == []
+
+
+async def test_equivalent_json_spellings_are_the_same_submission(example_submission: dict[str, Any]) -> None:
+    store = FakeStore()
+    first = await _accept(store, ReferralSubmission.model_validate(example_submission))
+    respelled = json.loads(json.dumps(example_submission, sort_keys=True))
+    respelled["victim"]["postcode"] = "ng7 2ah"
+    again = await _accept(store, ReferralSubmission.model_validate(respelled))
+    assert again.referral_id == first.referral_id
