@@ -1,0 +1,128 @@
+"""Router's process: a FastStream subscriber on `referrals.received.v1` behind a small HTTP app.
+
+Kafka: `referrals.received.v1` (group `router`, nack on error: a failed store or publish is
+redelivered) -> `referrals.decided.v1`, keyed by referral id, with CloudEvents headers.
+HTTP:  /healthz, /readyz, /metrics.
+A message that is not a valid ReferralReceived is dead-lettered and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import structlog
+from fastapi import FastAPI
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
+
+from services.common.db import apply_migrations, create_pool
+from services.common.kafka import dead_letter_middleware, make_broker, publish_event
+from services.common.logging import configure_logging
+from services.common.runtime import BrokerStarter, TaskGroup, add_health_routes, db_check, kafka_ready
+from services.common.settings import dsn, missing_settings_message
+from services.router.adapters.store import DecisionStore
+from services.router.config import RouterSettings
+from services.router.handlers import Decide, handle_received
+from shared import Decision, ReferralReceived, Service
+from shared.cloudevents import TYPE_DECIDED
+from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
+
+log = structlog.get_logger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+GROUP_ID = "router"
+
+
+def build_decider(settings: RouterSettings) -> Decide:
+    """The pure decide function bound to the rules and postcode data in force."""
+    from services.router.engine import load_decider
+
+    return load_decider(rules_path=settings.rules_path, postcodes_csv=settings.postcodes_csv)
+
+
+@dataclass
+class Runtime:
+    settings: RouterSettings
+    broker: KafkaBroker
+    starter: BrokerStarter
+    decide: Decide
+    pool: asyncpg.Pool | None = None
+    tasks: TaskGroup = field(default_factory=TaskGroup)
+
+    @property
+    def store(self) -> DecisionStore:
+        if self.pool is None:
+            raise RuntimeError("router is not started")
+        return DecisionStore(self.pool)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAPI:
+    broker = make_broker(settings.kafka_bootstrap_servers, client_id="router")
+    rt = Runtime(settings, broker, BrokerStarter(broker), decide or build_decider(settings))
+    broker.add_middleware(dead_letter_middleware(Service.ROUTER, lambda: broker))
+
+    async def publish(decision: Decision) -> None:
+        key = str(decision.referral_id)
+        await publish_event(
+            broker, decision, topic=REFERRALS_DECIDED, key=key, ce_type=TYPE_DECIDED,
+            service=Service.ROUTER, event_id=f"decided:{key}", at=decision.decided_at,
+        )
+
+    @broker.subscriber(
+        REFERRALS_RECEIVED, group_id=GROUP_ID, ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest", title="router/received",
+        description="Decides each received referral once and publishes the decision.",
+    )
+    async def on_received(referral: ReferralReceived) -> None:
+        structlog.contextvars.bind_contextvars(referral_id=str(referral.referral_id))
+        decision, new = await handle_received(
+            referral, store=rt.store, decide=rt.decide, publish=publish, now=_now
+        )
+        log.info("referral decided", new=new, pathway=decision.pathway.value,
+                 provider=decision.provider.value if decision.provider else None,
+                 priority=decision.priority.value, rules_version=decision.rules_version)
+        structlog.contextvars.unbind_contextvars("referral_id")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        rt.pool = await create_pool(dsn(settings.database_url))
+        await apply_migrations(rt.pool, MIGRATIONS)
+        rt.tasks.start("kafka-connect", rt.starter.run())
+        log.info("router started", port=settings.http_port)
+        try:
+            yield
+        finally:
+            await rt.tasks.stop()
+            await broker.stop()
+            await rt.pool.close()
+
+    app = FastAPI(title="Referral router", version="1.0.0", lifespan=lifespan)
+    app.state.runtime = rt
+    add_health_routes(app, lambda: {
+        "postgres": db_check(rt.pool),
+        "kafka": lambda: kafka_ready(rt.starter),
+    })
+    return app
+
+
+def main() -> None:
+    """`python -m services.router serve`."""
+    try:
+        settings = RouterSettings()  # type: ignore[call-arg]  # filled from the environment
+    except ValidationError as exc:
+        sys.exit(missing_settings_message(exc, "ROUTER_"))
+    configure_logging("router", level=settings.log_level)
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                log_config=None, access_log=False)
