@@ -1,0 +1,13 @@
+# One image for the three services and the demo receiver; the compose file picks the command.
+FROM python:3.11-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY services ./services
+RUN pip install --no-cache-dir --no-deps . && useradd --system --uid 10001 app
+USER app
+EXPOSE 8001 8002 8003 8090
+CMD ["python", "-m", "services.intake", "serve"]
