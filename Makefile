@@ -1,0 +1,36 @@
+# One command to set up and run the system, one to run the tests.
+#   make demo    install everything, start Kafka, PostgreSQL and the services, send sample referrals
+#   make stop    stop the services, Kafka and PostgreSQL
+#   make test    set up what is missing and run the whole test suite (real Kafka and PostgreSQL)
+#   make lint    ruff and mypy (strict)
+#   make bench   the benchmarks (figures as ratios against baselines measured in the same run)
+
+.PHONY: setup demo stop test lint bench schemas
+
+setup:
+	bash scripts/venv.sh
+	bash scripts/infra.sh up
+
+demo: setup
+	bash scripts/stack.sh up
+	.venv/bin/python scripts/demo.py
+	@echo "The stack is still running (logs in .dev/logs). Stop it with: make stop"
+
+stop:
+	bash scripts/stack.sh down
+	bash scripts/infra.sh down
+
+test: setup
+	bash scripts/stack.sh down
+	.venv/bin/pytest
+
+lint:
+	bash scripts/venv.sh
+	.venv/bin/ruff check .
+	.venv/bin/mypy .
+
+bench: setup
+	.venv/bin/python -m bench
+
+schemas:
+	.venv/bin/python -m shared.schemas
