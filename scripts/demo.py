@@ -21,8 +21,11 @@ TERMINAL = {"delivered", "accepted", "declined", "rerouted", "delivery_failed"}
 
 
 def _env() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (ROOT / ".dev" / "stack.env").read_text().splitlines()
-             if line and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in (ROOT / ".dev" / "stack.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     return dict(pairs)
 
 
@@ -41,7 +44,9 @@ def _wait_for_outcome(client: httpx.Client, referral_id: str, deadline: float) -
 def main() -> int:
     env = _env()
     run = datetime.now(UTC).strftime("%H%M%S")
-    samples = [json.loads(line) for line in (ROOT / "demo" / "referrals.jsonl").read_text().splitlines()]
+    samples = [
+        json.loads(line) for line in (ROOT / "demo" / "referrals.jsonl").read_text().splitlines()
+    ]
     headers = {"Authorization": f"Bearer {env['DEMO_AGENCY_API_KEY']}"}
     base = f"http://127.0.0.1:{env['INTAKE_HTTP_PORT']}"
     failures = 0
@@ -51,8 +56,10 @@ def main() -> int:
     with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
         sent = []
         for sample in samples:
-            body = sample["submission"] | {"submission_id": f"{sample['submission']['submission_id']}-{run}",
-                                           "submitted_at": datetime.now(UTC).isoformat()}
+            body = sample["submission"] | {
+                "submission_id": f"{sample['submission']['submission_id']}-{run}",
+                "submitted_at": datetime.now(UTC).isoformat(),
+            }
             response = client.post("/v1/referrals", json=body)
             if response.status_code not in (200, 201):
                 print(f"{sample['label']:<38} refused: {response.status_code} {response.text}")
@@ -67,8 +74,10 @@ def main() -> int:
                 print(f"{label:<38} not decided in time (referral {referral_id})")
                 failures += 1
                 continue
-            print(f"{label:<38} {decided['pathway']:<24} {decided['provider'] or '-':<9} "
-                  f"{decided['priority']:<9} {status['status']}")
+            print(
+                f"{label:<38} {decided['pathway']:<24} {decided['provider'] or '-':<9} "
+                f"{decided['priority']:<9} {status['status']}"
+            )
     print(f"\nStatus of any referral: GET {base}/v1/referrals/<referral_id> (Bearer demo key)")
     return 1 if failures else 0
 

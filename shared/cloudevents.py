@@ -50,11 +50,11 @@ class MissingCloudEventHeader(ValueError):
 
 def ce_headers(
     *,
-    type: str,  # noqa: A002 - the attribute's name in the spec
+    type: str,
     source: str,
     time: datetime,
     subject: str | None = None,
-    id: str | None = None,  # noqa: A002
+    id: str | None = None,
 ) -> dict[str, str]:
     """Headers for one event; `id` defaults to a fresh UUID (pass a stable one to dedupe)."""
     headers = {

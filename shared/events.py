@@ -44,7 +44,7 @@ class TraceStep(ContractModel):
     """One rule that fired, and the facts it used."""
 
     rule: str
-    facts: dict[str, Any] = {}
+    facts: dict[str, Any] = Field(default_factory=dict)
 
 
 class Decision(ContractModel):
@@ -57,9 +57,9 @@ class Decision(ContractModel):
     pathway: Pathway
     provider: Provider | None
     priority: Priority
-    notify: list[NotifyParty] = []
+    notify: list[NotifyParty] = Field(default_factory=list)
     locality: Locality
-    trace: list[TraceStep] = []
+    trace: list[TraceStep] = Field(default_factory=list)
     signpost: str | None = None
 
 

@@ -91,4 +91,4 @@ class DeadLetter(ContractModel):
     source_partition: int | None = None
     source_offset: int | None = None
     reason_code: Code
-    error_fields: Annotated[list[Code], Field(max_length=50)] = []
+    error_fields: Annotated[list[Code], Field(max_length=50)] = Field(default_factory=list)

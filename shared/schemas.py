@@ -13,9 +13,9 @@ from shared.events import (
     Assignment,
     Decision,
     DecisionRequestError,
+    ProviderResponse,
     ReferralReceived,
     ReferralRejected,
-    ProviderResponse,
 )
 from shared.ops import DeadLetter, OpsAlert, OpsEvent
 from shared.submission import ReferralSubmission

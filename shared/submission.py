@@ -16,7 +16,14 @@ import re
 from datetime import date
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, AwareDatetime, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from shared._base import ContractModel, field_problem
 from shared.enums import Behaviour, ContactMethod, Gender, ReferrerKind, Relationship, RiskLevel
@@ -45,7 +52,9 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_phone)]
 Postcode = Annotated[str, StringConstraints(max_length=16), AfterValidator(normalise_postcode)]
 GssCode = Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")]
-AgencyCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9\-]*$")]
+AgencyCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9\-]*$")
+]
 
 
 class Referrer(ContractModel):
@@ -125,7 +134,9 @@ class Conduct(ContractModel):
     incident_count: Annotated[int, Field(ge=0, le=100_000)]
     first_incident_on: date | None = None
     last_incident_on: date | None = None
-    behaviours: Annotated[list[Behaviour], Field(max_length=len(Behaviour))] = []
+    behaviours: Annotated[list[Behaviour], Field(max_length=len(Behaviour))] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -162,12 +173,14 @@ class ReferralSubmission(ContractModel):
         if not self.consent.given:
             if self.referrer.kind is not ReferrerKind.PROFESSIONAL:
                 raise field_problem(
-                    "consent.given", "consent_required",
+                    "consent.given",
+                    "consent_required",
                     "must be true unless a professional records lawful_basis_without_consent",
                 )
             if not self.consent.lawful_basis_without_consent:
                 raise field_problem(
-                    "consent.lawful_basis_without_consent", "missing",
+                    "consent.lawful_basis_without_consent",
+                    "missing",
                     "is required when consent.given is false (for example safeguarding)",
                 )
         day = self.submitted_at.date()

@@ -25,18 +25,19 @@ def stack_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def public_cases() -> list[dict[str, Any]]:
     if not CASES.exists():
-        pytest.fail(f"routing cases missing: {CASES} (the handbook folder ../shared must sit beside the repo)")
+        pytest.fail(
+            f"routing cases missing: {CASES} (the handbook folder ../shared must sit beside the repo)"
+        )
     return [json.loads(line) for line in CASES.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture
 def example_submission(public_cases: list[dict[str, Any]]) -> dict[str, Any]:
     """The contract's example submission (a fresh deep copy each time)."""
-    return json.loads(json.dumps(public_cases[0]["submission"]))
+    copied: dict[str, Any] = json.loads(json.dumps(public_cases[0]["submission"]))
+    return copied
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Integration tests run last, so quick failures show first.
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
-
-

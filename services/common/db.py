@@ -68,7 +68,8 @@ async def apply_migrations(pool: asyncpg.Pool, directory: Path) -> list[int]:
                     await conn.execute(path.read_text())
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        version, path.name,
+                        version,
+                        path.name,
                     )
                 applied_now.append(version)
         finally:

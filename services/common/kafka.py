@@ -106,7 +106,12 @@ def dead_letter_middleware(
         ) -> Any:
             try:
                 return await call_next(msg)
-            except (ValidationError, PoisonMessage, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (
+                ValidationError,
+                PoisonMessage,
+                json.JSONDecodeError,
+                UnicodeDecodeError,
+            ) as exc:
                 record = msg.raw_message
                 topic = getattr(record, "topic", "unknown")
                 reason, fields = _reason(exc)
@@ -123,13 +128,22 @@ def dead_letter_middleware(
                 raw_key = getattr(record, "key", None)
                 key = raw_key.decode(errors="replace") if isinstance(raw_key, bytes) else None
                 await publish_event(
-                    broker_ref(), letter, topic=OPS_DEADLETTER, key=key, ce_type=TYPE_DEADLETTER,
-                    service=service, subject=key,
+                    broker_ref(),
+                    letter,
+                    topic=OPS_DEADLETTER,
+                    key=key,
+                    ce_type=TYPE_DEADLETTER,
+                    service=service,
+                    subject=key,
                 )
                 log.warning(
-                    "message dead-lettered", source_topic=topic, reason_code=reason,
-                    error_fields=letter.error_fields, dead_letter_id=str(letter.dead_letter_id),
-                    partition=letter.source_partition, offset=letter.source_offset,
+                    "message dead-lettered",
+                    source_topic=topic,
+                    reason_code=reason,
+                    error_fields=letter.error_fields,
+                    dead_letter_id=str(letter.dead_letter_id),
+                    partition=letter.source_partition,
+                    offset=letter.source_offset,
                 )
                 return None
 

@@ -20,12 +20,34 @@ from pydantic import BaseModel
 REDACTED: Final = "[redacted]"
 
 # Keys whose values are personal data wherever they appear (contract fields and their kin).
-PERSONAL_KEYS: Final = frozenset({
-    "name", "email", "phone", "postcode", "date_of_birth", "dob", "age", "safe_times",
-    "safe_contact", "victim", "referrer", "perpetrator", "details", "submission", "referral",
-    "police_crime_reference", "organisation", "address", "body", "payload", "raw", "input",
-    "lawful_basis_without_consent", "reason",
-})
+PERSONAL_KEYS: Final = frozenset(
+    {
+        "name",
+        "email",
+        "phone",
+        "postcode",
+        "date_of_birth",
+        "dob",
+        "age",
+        "safe_times",
+        "safe_contact",
+        "victim",
+        "referrer",
+        "perpetrator",
+        "details",
+        "submission",
+        "referral",
+        "police_crime_reference",
+        "organisation",
+        "address",
+        "body",
+        "payload",
+        "raw",
+        "input",
+        "lawful_basis_without_consent",
+        "reason",
+    }
+)
 
 
 def _redact(value: Any, depth: int = 0) -> Any:

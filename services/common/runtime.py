@@ -38,7 +38,9 @@ class BrokerStarter:
             try:
                 await self.broker.start()
             except Exception as exc:  # noqa: BLE001 - every connection failure means "try again"
-                log.warning("kafka not reachable yet, retrying", error=type(exc).__name__, delay=delay)
+                log.warning(
+                    "kafka not reachable yet, retrying", error=type(exc).__name__, delay=delay
+                )
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
                 await asyncio.sleep(delay)

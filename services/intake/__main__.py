@@ -24,10 +24,9 @@ from services.intake.config import IntakeSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-
 def _settings() -> IntakeSettings:
     try:
-        return IntakeSettings()  # type: ignore[call-arg]  # filled from the environment
+        return IntakeSettings()  # filled from the environment
     except ValidationError as exc:
         sys.exit(missing_settings_message(exc, "INTAKE_"))
 
@@ -40,7 +39,8 @@ async def _admin(args: argparse.Namespace, settings: IntakeSettings) -> None:
             await pool.execute(
                 "INSERT INTO agencies (agency_id, name) VALUES ($1, $2)"
                 " ON CONFLICT (agency_id) DO UPDATE SET name = EXCLUDED.name",
-                args.agency_id, args.name,
+                args.agency_id,
+                args.name,
             )
             print(f"agency {args.agency_id} ready")
         elif args.command == "key-create":
@@ -49,7 +49,10 @@ async def _admin(args: argparse.Namespace, settings: IntakeSettings) -> None:
             await pool.execute(
                 "INSERT INTO api_keys (key_id, agency_id, key_digest, label) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (key_digest) DO NOTHING",
-                key_id, args.agency_id, key_digest(token), args.label,
+                key_id,
+                args.agency_id,
+                key_digest(token),
+                args.label,
             )
             print(f"key_id={key_id}")
             if not args.token:
@@ -95,8 +98,13 @@ def main(argv: list[str] | None = None) -> None:
 
         from services.intake.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                    log_config=None, access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
     else:
         asyncio.run(_admin(args, settings))
 

@@ -6,7 +6,6 @@ Kafka: `referrals.submitted.v1` (agency systems) -> accepted, or `referrals.reje
 Nothing connects at import time: the pool, the broker and the relay start in the lifespan.
 """
 
-
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import structlog
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
@@ -27,7 +26,13 @@ from pydantic import BaseModel, ValidationError
 
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import PoisonMessage, dead_letter_middleware, make_broker, publish_event
-from services.common.runtime import BrokerStarter, TaskGroup, add_health_routes, db_check, kafka_ready
+from services.common.runtime import (
+    BrokerStarter,
+    TaskGroup,
+    add_health_routes,
+    db_check,
+    kafka_ready,
+)
 from services.common.settings import dsn
 from services.intake.adapters.outbox_relay import OutboxRelay
 from services.intake.adapters.store import IntakeStore, OutboxMessage
@@ -53,8 +58,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 AGENCY_HEADER = "agency-id"
 # Timeline states intake takes from the gateway's ops events.
 TIMELINE_STATES = {
-    ReferralState.DELIVERED, ReferralState.DELIVERY_FAILED, ReferralState.ACCEPTED,
-    ReferralState.CONTACTED, ReferralState.DECLINED, ReferralState.REROUTED, ReferralState.OVERDUE,
+    ReferralState.DELIVERED,
+    ReferralState.DELIVERY_FAILED,
+    ReferralState.ACCEPTED,
+    ReferralState.CONTACTED,
+    ReferralState.DECLINED,
+    ReferralState.REROUTED,
+    ReferralState.OVERDUE,
 }
 
 
@@ -113,7 +123,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         rt.pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(rt.pool, MIGRATIONS)
         rt.relay = OutboxRelay(
-            rt.pool, lambda m: _publish_outbox(broker, m),
+            rt.pool,
+            lambda m: _publish_outbox(broker, m),
             batch_size=settings.relay_batch_size,
             idle_poll_seconds=settings.relay_idle_poll_seconds,
         )
@@ -136,25 +147,36 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.runtime = rt
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    add_health_routes(app, lambda: {
-        "postgres": db_check(rt.pool),
-        "kafka": lambda: kafka_ready(rt.starter),
-    })
+    add_health_routes(
+        app,
+        lambda: {
+            "postgres": db_check(rt.pool),
+            "kafka": lambda: kafka_ready(rt.starter),
+        },
+    )
     _add_referral_routes(app, rt)
     return app
 
 
 async def _publish_outbox(broker: KafkaBroker, message: OutboxMessage) -> None:
     await broker.publish(
-        message.payload, topic=message.topic,
-        key=message.key.encode() if message.key else None, headers=message.headers,
+        message.payload,
+        topic=message.topic,
+        key=message.key.encode() if message.key else None,
+        headers=message.headers,
     )
 
 
 def _unauthorised() -> JSONResponse:
-    return error_response(401, "a valid API key is required", [
-        FieldError(field="Authorization", code="unauthorised", message="send 'Bearer <api key>'"),
-    ])
+    return error_response(
+        401,
+        "a valid API key is required",
+        [
+            FieldError(
+                field="Authorization", code="unauthorised", message="send 'Bearer <api key>'"
+            ),
+        ],
+    )
 
 
 def _add_referral_routes(app: FastAPI, rt: Runtime) -> None:
@@ -164,9 +186,17 @@ def _add_referral_routes(app: FastAPI, rt: Runtime) -> None:
         return await rt.store.agency_for_token(authorization.removeprefix("Bearer ").strip())
 
     @app.post(
-        "/v1/referrals", status_code=201, response_model=Accepted, tags=["referrals"],
-        responses={200: {"model": Accepted, "description": "already accepted under this key"},
-                   401: {}, 409: {}, 413: {}, 422: {}},
+        "/v1/referrals",
+        status_code=201,
+        response_model=Accepted,
+        tags=["referrals"],
+        responses={
+            200: {"model": Accepted, "description": "already accepted under this key"},
+            401: {},
+            409: {},
+            413: {},
+            422: {},
+        },
     )
     async def submit(
         submission: ReferralSubmission,
@@ -177,50 +207,84 @@ def _add_referral_routes(app: FastAPI, rt: Runtime) -> None:
             return _unauthorised()
         try:
             accepted = await accept_submission(
-                rt.store, submission, agency_id=agency_id, idempotency_key=idempotency_key,
-                channel="http", now=_now, new_id=uuid4,
+                rt.store,
+                submission,
+                agency_id=agency_id,
+                idempotency_key=idempotency_key,
+                channel="http",
+                now=_now,
+                new_id=uuid4,
                 clock_skew=timedelta(seconds=rt.settings.clock_skew_seconds),
             )
         except SubmissionRefused as exc:
             return error_response(422, "the submission is not valid", exc.errors)
         except IdempotencyConflict:
-            return error_response(409, "conflicting submission", [FieldError(
-                field="Idempotency-Key" if idempotency_key else "submission_id", code="conflict",
-                message="was already used for a different submission",
-            )])
-        body = Accepted(referral_id=accepted.referral_id, submission_id=submission.submission_id,
-                        status="received", received_at=accepted.received_at)
+            return error_response(
+                409,
+                "conflicting submission",
+                [
+                    FieldError(
+                        field="Idempotency-Key" if idempotency_key else "submission_id",
+                        code="conflict",
+                        message="was already used for a different submission",
+                    )
+                ],
+            )
+        body = Accepted(
+            referral_id=accepted.referral_id,
+            submission_id=submission.submission_id,
+            status="received",
+            received_at=accepted.received_at,
+        )
         structlog.contextvars.bind_contextvars(referral_id=str(accepted.referral_id))
         log.info("referral accepted", created=accepted.created, channel="http")
         return JSONResponse(
-            body.model_dump(mode="json"), status_code=201 if accepted.created else 200,
+            body.model_dump(mode="json"),
+            status_code=201 if accepted.created else 200,
             headers={"Location": f"/v1/referrals/{accepted.referral_id}"},
         )
 
-    @app.get("/v1/referrals/{referral_id}", response_model=ReferralStatus, tags=["referrals"],
-             responses={401: {}, 404: {}})
-    async def status(
-        referral_id: UUID, agency_id: Annotated[str | None, Depends(agency)]
-    ) -> Any:
+    @app.get(
+        "/v1/referrals/{referral_id}",
+        response_model=ReferralStatus,
+        tags=["referrals"],
+        responses={401: {}, 404: {}},
+    )
+    async def status(referral_id: UUID, agency_id: Annotated[str | None, Depends(agency)]) -> Any:
         if agency_id is None:
             return _unauthorised()
         found = await rt.store.timeline(referral_id, agency_id)
         if found is None:
-            return error_response(404, "no such referral", [
-                FieldError(field="referral_id", code="not_found", message="no referral of yours has this id"),
-            ])
+            return error_response(
+                404,
+                "no such referral",
+                [
+                    FieldError(
+                        field="referral_id",
+                        code="not_found",
+                        message="no referral of yours has this id",
+                    ),
+                ],
+            )
         submission_id, entries = found
         timeline = [StatusEntry(**e.__dict__) for e in entries]
-        return ReferralStatus(referral_id=referral_id, submission_id=submission_id,
-                              status=timeline[-1].state if timeline else "received", timeline=timeline)
+        return ReferralStatus(
+            referral_id=referral_id,
+            submission_id=submission_id,
+            status=timeline[-1].state if timeline else "received",
+            timeline=timeline,
+        )
 
 
 def _register_subscribers(rt: Runtime) -> None:
     broker = rt.broker
 
     @broker.subscriber(
-        REFERRALS_SUBMITTED, group_id="intake-submissions", ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest", title="intake/submissions",
+        REFERRALS_SUBMITTED,
+        group_id="intake-submissions",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title="intake/submissions",
         description="Referral submissions from agency systems (ReferralSubmission).",
     )
     async def on_submitted(msg: KafkaMessage) -> None:
@@ -234,54 +298,97 @@ def _register_subscribers(rt: Runtime) -> None:
         submission_id = submission_id if isinstance(submission_id, str) else None
         errors: list[FieldError] = []
         if agency_id not in rt.settings.kafka_agency_set:
-            errors = [FieldError(field=f"headers.{AGENCY_HEADER}", code="unknown_agency",
-                                 message="is not a configured Kafka producer identity")]
+            errors = [
+                FieldError(
+                    field=f"headers.{AGENCY_HEADER}",
+                    code="unknown_agency",
+                    message="is not a configured Kafka producer identity",
+                )
+            ]
         else:
             try:
                 submission = ReferralSubmission.model_validate(raw)
                 assert agency_id is not None
                 accepted = await accept_submission(
-                    rt.store, submission, agency_id=agency_id, idempotency_key=None,
-                    channel="kafka", now=_now, new_id=uuid4,
+                    rt.store,
+                    submission,
+                    agency_id=agency_id,
+                    idempotency_key=None,
+                    channel="kafka",
+                    now=_now,
+                    new_id=uuid4,
                     clock_skew=timedelta(seconds=rt.settings.clock_skew_seconds),
                 )
-                log.info("referral accepted", created=accepted.created, channel="kafka",
-                         referral_id=str(accepted.referral_id))
-                return
             except ValidationError as exc:
                 errors = field_errors(exc)
             except SubmissionRefused as exc:
                 errors = exc.errors
             except IdempotencyConflict:
-                errors = [FieldError(field="submission_id", code="conflict",
-                                     message="was already used for a different submission")]
-        rejected = ReferralRejected(submission_id=submission_id, rejected_at=_now(),
-                                    referrer_agency=agency_id, errors=errors)
-        await publish_event(broker, rejected, topic=REFERRALS_REJECTED, key=submission_id,
-                            ce_type=TYPE_REJECTED, service=Service.INTAKE)
+                errors = [
+                    FieldError(
+                        field="submission_id",
+                        code="conflict",
+                        message="was already used for a different submission",
+                    )
+                ]
+            else:
+                log.info(
+                    "referral accepted",
+                    created=accepted.created,
+                    channel="kafka",
+                    referral_id=str(accepted.referral_id),
+                )
+                return
+        rejected = ReferralRejected(
+            submission_id=submission_id,
+            rejected_at=_now(),
+            referrer_agency=agency_id,
+            errors=errors,
+        )
+        await publish_event(
+            broker,
+            rejected,
+            topic=REFERRALS_REJECTED,
+            key=submission_id,
+            ce_type=TYPE_REJECTED,
+            service=Service.INTAKE,
+        )
         log.info("submission rejected", channel="kafka", error_fields=[e.field for e in errors])
 
     @broker.subscriber(
-        REFERRALS_DECIDED, group_id="intake-timeline", ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest", title="intake/decisions",
+        REFERRALS_DECIDED,
+        group_id="intake-timeline",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title="intake/decisions",
     )
     async def on_decided(decision: Decision, msg: KafkaMessage) -> None:
         if decision.referral_id is None:
             raise PoisonMessage("decision_without_referral_id")
         await rt.store.record_status(
-            referral_id=decision.referral_id, state="decided", at=decision.decided_at,
-            source_event_id=f"decided:{decision.referral_id}", provider=decision.provider,
-            pathway=decision.pathway, priority=decision.priority,
+            referral_id=decision.referral_id,
+            state="decided",
+            at=decision.decided_at,
+            source_event_id=f"decided:{decision.referral_id}",
+            provider=decision.provider,
+            pathway=decision.pathway,
+            priority=decision.priority,
         )
 
     @broker.subscriber(
-        OPS_EVENTS, group_id="intake-timeline-ops", ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest", title="intake/ops-events",
+        OPS_EVENTS,
+        group_id="intake-timeline-ops",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title="intake/ops-events",
     )
     async def on_ops_event(event: OpsEvent) -> None:
         if event.referral_id is None or event.state not in TIMELINE_STATES:
             return
         await rt.store.record_status(
-            referral_id=event.referral_id, state=event.state.value, at=event.at,
-            source_event_id=str(event.event_id), provider=event.provider,
+            referral_id=event.referral_id,
+            state=event.state.value,
+            at=event.at,
+            source_event_id=str(event.event_id),
+            provider=event.provider,
         )

@@ -75,16 +75,24 @@ async def accept_submission(
             topic=REFERRALS_RECEIVED,
             key=str(referral_id),
             headers=ce_headers(
-                type=TYPE_RECEIVED, source=SOURCE, time=received_at, subject=str(referral_id),
+                type=TYPE_RECEIVED,
+                source=SOURCE,
+                time=received_at,
+                subject=str(referral_id),
                 id=f"received:{referral_id}",
             ),
             payload=event.model_dump_json().encode(),
         )
         created = await store.insert_with_outbox(
-            referral_id=referral_id, agency_id=agency_id, idempotency_key=key,
-            submission_id=submission.submission_id, digest=digest,
-            submission=submission.model_dump(mode="json"), channel=channel,
-            received_at=received_at, message=message,
+            referral_id=referral_id,
+            agency_id=agency_id,
+            idempotency_key=key,
+            submission_id=submission.submission_id,
+            digest=digest,
+            submission=submission.model_dump(mode="json"),
+            channel=channel,
+            received_at=received_at,
+            message=message,
         )
         if created:
             return Accepted(referral_id, created=True, received_at=received_at)

@@ -35,7 +35,9 @@ def request_errors(exc: RequestValidationError) -> list[FieldError]:
         if isinstance(extra, str):
             loc = (*loc, *extra.split("."))
         message = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
-        out.append(FieldError(field=_dotted(loc), code=str(err.get("type", "invalid")), message=message))
+        out.append(
+            FieldError(field=_dotted(loc), code=str(err.get("type", "invalid")), message=message)
+        )
     return out
 
 
@@ -76,7 +78,8 @@ class BodySizeLimit:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, "request body too large",
+            413,
+            "request body too large",
             [FieldError(field="body", code="too_large", message=f"exceeds {self.max_bytes} bytes")],
         )
         await response(scope, receive, send)

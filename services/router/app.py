@@ -25,7 +25,13 @@ from pydantic import ValidationError
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import dead_letter_middleware, make_broker, publish_event
 from services.common.logging import configure_logging
-from services.common.runtime import BrokerStarter, TaskGroup, add_health_routes, db_check, kafka_ready
+from services.common.runtime import (
+    BrokerStarter,
+    TaskGroup,
+    add_health_routes,
+    db_check,
+    kafka_ready,
+)
 from services.common.settings import dsn, missing_settings_message
 from services.router.adapters.store import DecisionStore
 from services.router.config import RouterSettings
@@ -74,13 +80,22 @@ def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAP
     async def publish(decision: Decision) -> None:
         key = str(decision.referral_id)
         await publish_event(
-            broker, decision, topic=REFERRALS_DECIDED, key=key, ce_type=TYPE_DECIDED,
-            service=Service.ROUTER, event_id=f"decided:{key}", at=decision.decided_at,
+            broker,
+            decision,
+            topic=REFERRALS_DECIDED,
+            key=key,
+            ce_type=TYPE_DECIDED,
+            service=Service.ROUTER,
+            event_id=f"decided:{key}",
+            at=decision.decided_at,
         )
 
     @broker.subscriber(
-        REFERRALS_RECEIVED, group_id=GROUP_ID, ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest", title="router/received",
+        REFERRALS_RECEIVED,
+        group_id=GROUP_ID,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title="router/received",
         description="Decides each received referral once and publishes the decision.",
     )
     async def on_received(referral: ReferralReceived) -> None:
@@ -88,9 +103,14 @@ def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAP
         decision, new = await handle_received(
             referral, store=rt.store, decide=rt.decide, publish=publish, now=_now
         )
-        log.info("referral decided", new=new, pathway=decision.pathway.value,
-                 provider=decision.provider.value if decision.provider else None,
-                 priority=decision.priority.value, rules_version=decision.rules_version)
+        log.info(
+            "referral decided",
+            new=new,
+            pathway=decision.pathway.value,
+            provider=decision.provider.value if decision.provider else None,
+            priority=decision.priority.value,
+            rules_version=decision.rules_version,
+        )
         structlog.contextvars.unbind_contextvars("referral_id")
 
     @asynccontextmanager
@@ -108,21 +128,29 @@ def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAP
 
     app = FastAPI(title="Referral router", version="1.0.0", lifespan=lifespan)
     app.state.runtime = rt
-    add_health_routes(app, lambda: {
-        "postgres": db_check(rt.pool),
-        "kafka": lambda: kafka_ready(rt.starter),
-    })
+    add_health_routes(
+        app,
+        lambda: {
+            "postgres": db_check(rt.pool),
+            "kafka": lambda: kafka_ready(rt.starter),
+        },
+    )
     return app
 
 
 def main() -> None:
     """`python -m services.router serve`."""
     try:
-        settings = RouterSettings()  # type: ignore[call-arg]  # filled from the environment
+        settings = RouterSettings()  # filled from the environment
     except ValidationError as exc:
         sys.exit(missing_settings_message(exc, "ROUTER_"))
     configure_logging("router", level=settings.log_level)
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+    )

@@ -28,7 +28,8 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 def _gateway_settings() -> type[BaseSettings]:
     from services.provider_gateway.config import GatewaySettings
 
-    return GatewaySettings
+    settings: type[BaseSettings] = GatewaySettings
+    return settings
 
 
 APPS: dict[str, tuple[str, Any]] = {
@@ -45,8 +46,13 @@ def env_names(settings: type[BaseSettings]) -> tuple[set[str], set[str]]:
     required: set[str] = set()
     for name, info in settings.model_fields.items():
         alias = info.validation_alias
-        names = ({str(c).upper() for c in alias.choices} if isinstance(alias, AliasChoices)
-                 else {str(alias).upper()} if isinstance(alias, str) else {prefix + name.upper()})
+        names = (
+            {str(c).upper() for c in alias.choices}
+            if isinstance(alias, AliasChoices)
+            else {str(alias).upper()}
+            if isinstance(alias, str)
+            else {prefix + name.upper()}
+        )
         accepted |= names
         if info.is_required():
             required |= names
@@ -54,8 +60,15 @@ def env_names(settings: type[BaseSettings]) -> tuple[set[str], set[str]]:
 
 
 def test_the_deployment_has_every_component() -> None:
-    assert {"kafka", "kafka-topics", "postgres", "intake", "router", "provider_gateway",
-            "demo_receiver"} <= set(SERVICES)
+    assert {
+        "kafka",
+        "kafka-topics",
+        "postgres",
+        "intake",
+        "router",
+        "provider_gateway",
+        "demo_receiver",
+    } <= set(SERVICES)
 
 
 def test_kafka_image_is_the_version_the_local_scripts_fetch() -> None:

@@ -26,21 +26,45 @@ class FakeStore:
     async def find(self, agency_id: str, idempotency_key: str) -> StoredReferral | None:
         return self.rows.get((agency_id, idempotency_key))
 
-    async def insert_with_outbox(self, *, referral_id: UUID, agency_id: str, idempotency_key: str,
-                                 submission_id: str, digest: bytes, submission: dict[str, Any],
-                                 channel: str, received_at: datetime, message: OutboxMessage) -> bool:
+    async def insert_with_outbox(
+        self,
+        *,
+        referral_id: UUID,
+        agency_id: str,
+        idempotency_key: str,
+        submission_id: str,
+        digest: bytes,
+        submission: dict[str, Any],
+        channel: str,
+        received_at: datetime,
+        message: OutboxMessage,
+    ) -> bool:
         if (agency_id, idempotency_key) in self.rows:
             return False
-        self.rows[(agency_id, idempotency_key)] = StoredReferral(referral_id, digest, received_at, submission_id)
+        self.rows[(agency_id, idempotency_key)] = StoredReferral(
+            referral_id, digest, received_at, submission_id
+        )
         self.outbox.append(message)
         return True
 
 
-async def _accept(store: FakeStore, submission: ReferralSubmission, *, agency: str = "police",
-                  key: str | None = None) -> Any:
-    return await accept_submission(store, submission, agency_id=agency, idempotency_key=key,
-                                   channel="http", now=lambda: NOW, new_id=uuid4,
-                                   clock_skew=timedelta(minutes=5))
+async def _accept(
+    store: FakeStore,
+    submission: ReferralSubmission,
+    *,
+    agency: str = "police",
+    key: str | None = None,
+) -> Any:
+    return await accept_submission(
+        store,
+        submission,
+        agency_id=agency,
+        idempotency_key=key,
+        channel="http",
+        now=lambda: NOW,
+        new_id=uuid4,
+        clock_skew=timedelta(minutes=5),
+    )
 
 
 @pytest.fixture
@@ -64,7 +88,9 @@ async def test_a_new_submission_is_stored_with_one_received_event_in_the_outbox(
     assert event.submission == submission
 
 
-async def test_the_same_submission_twice_returns_the_original_referral(submission: ReferralSubmission) -> None:
+async def test_the_same_submission_twice_returns_the_original_referral(
+    submission: ReferralSubmission,
+) -> None:
     store = FakeStore()
     first = await _accept(store, submission)
     again = await _accept(store, submission)
@@ -111,7 +137,9 @@ async def test_a_submission_from_the_future_is_refused_naming_submitted_at(
     assert store.outbox == []
 
 
-async def test_equivalent_json_spellings_are_the_same_submission(example_submission: dict[str, Any]) -> None:
+async def test_equivalent_json_spellings_are_the_same_submission(
+    example_submission: dict[str, Any],
+) -> None:
     store = FakeStore()
     first = await _accept(store, ReferralSubmission.model_validate(example_submission))
     respelled = json.loads(json.dumps(example_submission, sort_keys=True))

@@ -20,7 +20,10 @@ def ensure_infrastructure() -> dict[str, str]:
     """Run `scripts/infra.sh up` (idempotent) and return the services' environment."""
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "infra.sh"), "up"],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if result.returncode != 0:
         pytest.fail(

@@ -17,7 +17,9 @@ from tests.support.infra import ROOT
 class ServiceProcess:
     """One `python -m <module> ...` process with its log in a file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], port: int, log_dir: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], port: int, log_dir: Path
+    ) -> None:
         self.name = name
         self.args = args
         self.env = env
@@ -32,8 +34,11 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", *self.args], cwd=ROOT, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         return self
 
@@ -41,12 +46,16 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + path, timeout=2).status_code == 200:
                     return
             time.sleep(0.3)
-        raise RuntimeError(f"{self.name} not ready on {self.url}{path} in {timeout} s:\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} not ready on {self.url}{path} in {timeout} s:\n{self.tail()}"
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -80,5 +89,3 @@ def free_port() -> int:
 def pid_of(process: ServiceProcess) -> int:
     assert process.proc is not None
     return process.proc.pid
-
-

@@ -60,10 +60,14 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            await asyncio.gather(*(
-                self._publish(OutboxMessage(r["topic"], r["message_key"], r["headers"], r["payload"]))
-                for r in rows
-            ))
+            await asyncio.gather(
+                *(
+                    self._publish(
+                        OutboxMessage(r["topic"], r["message_key"], r["headers"], r["payload"])
+                    )
+                    for r in rows
+                )
+            )
             await conn.execute(
                 "UPDATE outbox SET sent_at = now(), attempts = attempts + 1"
                 " WHERE outbox_id = ANY($1::bigint[])",
@@ -90,7 +94,9 @@ class OutboxRelay:
                     backoff = min(backoff * 2, self._max_backoff)
                     continue
                 except Exception as exc:  # noqa: BLE001 - Kafka errors of every kind: retry later
-                    log.warning("outbox relay: publish failed, will retry", error=type(exc).__name__)
+                    log.warning(
+                        "outbox relay: publish failed, will retry", error=type(exc).__name__
+                    )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
                     continue

@@ -60,7 +60,8 @@ class IntakeStore:
         row = await self._pool.fetchrow(
             "SELECT referral_id, body_digest, received_at, submission_id FROM referrals"
             " WHERE agency_id = $1 AND idempotency_key = $2",
-            agency_id, idempotency_key,
+            agency_id,
+            idempotency_key,
         )
         return StoredReferral(**dict(row)) if row else None
 
@@ -84,19 +85,30 @@ class IntakeStore:
                 " body_digest, submission, channel, received_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 " ON CONFLICT (agency_id, idempotency_key) DO NOTHING RETURNING referral_id",
-                referral_id, agency_id, idempotency_key, submission_id, digest, submission,
-                channel, received_at,
+                referral_id,
+                agency_id,
+                idempotency_key,
+                submission_id,
+                digest,
+                submission,
+                channel,
+                received_at,
             )
             if inserted is None:
                 return False
             await conn.execute(
                 "INSERT INTO referral_timeline (referral_id, state, at, source_event_id)"
                 " VALUES ($1, 'received', $2, $3)",
-                referral_id, received_at, f"received:{referral_id}",
+                referral_id,
+                received_at,
+                f"received:{referral_id}",
             )
             await conn.execute(
                 "INSERT INTO outbox (topic, message_key, headers, payload) VALUES ($1, $2, $3, $4)",
-                message.topic, message.key, message.headers, message.payload,
+                message.topic,
+                message.key,
+                message.headers,
+                message.payload,
             )
             await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
             return True
@@ -108,11 +120,14 @@ class IntakeStore:
         )
         return agency
 
-    async def timeline(self, referral_id: UUID, agency_id: str) -> tuple[str, list[TimelineEntry]] | None:
+    async def timeline(
+        self, referral_id: UUID, agency_id: str
+    ) -> tuple[str, list[TimelineEntry]] | None:
         """The submission id and timeline of a referral, if this agency submitted it."""
         submission_id = await self._pool.fetchval(
             "SELECT submission_id FROM referrals WHERE referral_id = $1 AND agency_id = $2",
-            referral_id, agency_id,
+            referral_id,
+            agency_id,
         )
         if submission_id is None:
             return None
@@ -141,12 +156,16 @@ class IntakeStore:
             " SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS"
             " (SELECT 1 FROM referrals WHERE referral_id = $1)"
             " ON CONFLICT (source_event_id) DO NOTHING",
-            referral_id, state, at, provider, pathway, priority, source_event_id,
+            referral_id,
+            state,
+            at,
+            provider,
+            pathway,
+            priority,
+            source_event_id,
         )
         return result.endswith(" 1")
 
     async def outbox_backlog(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         return count
-
-

@@ -40,17 +40,24 @@ class DecisionStore:
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (referral_id) DO UPDATE SET referral_id = decisions.referral_id"
             " RETURNING decision",
-            referral.referral_id, referral.submission.submission_id, referral.received_at,
-            referral.model_dump(mode="json"), decision.rules_version, decision.pathway.value,
-            decision.provider.value if decision.provider else None, decision.priority.value,
-            decision.model_dump(mode="json"), decision.decided_at,
+            referral.referral_id,
+            referral.submission.submission_id,
+            referral.received_at,
+            referral.model_dump(mode="json"),
+            decision.rules_version,
+            decision.pathway.value,
+            decision.provider.value if decision.provider else None,
+            decision.priority.value,
+            decision.model_dump(mode="json"),
+            decision.decided_at,
         )
         return Decision.model_validate(row["decision"])
 
     async def mark_published(self, referral_id: UUID, at: datetime) -> None:
         await self._pool.execute(
             "UPDATE decisions SET published_at = $2 WHERE referral_id = $1 AND published_at IS NULL",
-            referral_id, at,
+            referral_id,
+            at,
         )
 
     async def referrals(self, since: datetime | None = None) -> AsyncIterator[ReferralReceived]:

@@ -1,0 +1,125 @@
+"""Postcode -> local authority: the seam the router looks locality up through, and its index.
+
+Rules kept here:
+- a postcode is matched in any case and spacing: `ng72ah`, `NG7 2AH` and ` ng7  2ah ` are one key;
+- the index answers for every postcode in the ONS Postcode Directory it was built from, live or
+  terminated (a victim may give an old postcode; its last known authority is the best answer);
+- a postcode in the directory without an authority (non-geographic ones such as PO boxes) and a
+  postcode not in the directory both answer None: the caller cannot place them, so they are
+  `unknown`, never `outside`;
+- `knows_la_code` says whether a GSS code is an authority the directory knows, so that a mistyped
+  code given by a referrer is not mistaken for a real authority elsewhere.
+
+The index is two flat arrays (sorted 7-byte keys and 2-byte authority numbers) searched by
+bisection: about 25 MB for the 2.7 million UK postcodes, loaded in milliseconds from its cached
+bytes, where a dict of the same would take seconds to build and about 300 MB to hold.
+No I/O here: `services.router.postcode_data` reads the files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from array import array
+from collections.abc import Iterable
+from typing import Final, Protocol
+
+_KEY: Final = 7  # the longest postcode without its space: AA99 9AA
+_NO_LA: Final = 0xFFFF
+_MAGIC: Final = b"NSAS-POSTCODES-1\n"
+
+
+class PostcodeDirectory(Protocol):
+    """Where a postcode is, as far as local government goes."""
+
+    def la_code(self, postcode: str) -> str | None:
+        """The GSS code of the postcode's local authority, or None if it cannot be placed."""
+        ...
+
+    def knows_la_code(self, code: str) -> bool:
+        """Whether `code` is a local authority this directory knows."""
+        ...
+
+
+def postcode_key(postcode: str) -> bytes | None:
+    """The index key of a postcode (no spaces, upper case, padded to 7), or None if malformed."""
+    compact = "".join(postcode.split()).upper()
+    if not 5 <= len(compact) <= _KEY or not compact.isascii() or not compact.isalnum():
+        return None
+    return compact.ljust(_KEY).encode("ascii")
+
+
+class PostcodeIndex:
+    """A read-only, sorted postcode -> local authority index (see the module docstring)."""
+
+    def __init__(self, keys: bytes, la_numbers: array[int], la_codes: tuple[str, ...], source: str):
+        if len(keys) != _KEY * len(la_numbers):
+            raise ValueError("postcode index is inconsistent: keys and authorities differ in length")
+        self._keys = keys
+        self._la_numbers = la_numbers
+        self._la_codes = la_codes
+        self._known = frozenset(la_codes)
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self._la_numbers)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str | None]], source: str) -> PostcodeIndex:
+        """Index (postcode, GSS code or None) pairs; a postcode given twice keeps its last code."""
+        by_key: dict[bytes, str | None] = {}
+        for postcode, code in pairs:
+            key = postcode_key(postcode)
+            if key is not None:
+                by_key[key] = code or None
+        codes = sorted({code for code in by_key.values() if code is not None})
+        if len(codes) >= _NO_LA:
+            raise ValueError("too many local authorities for a 16-bit index")
+        number = {code: n for n, code in enumerate(codes)}
+        ordered = sorted(by_key)
+        la_numbers = array("H", (_NO_LA if (c := by_key[k]) is None else number[c] for k in ordered))
+        return cls(b"".join(ordered), la_numbers, tuple(codes), source)
+
+    def to_bytes(self) -> bytes:
+        """A self-describing serialisation that `from_bytes` reads back without sorting."""
+        header = json.dumps({"source": self.source, "count": len(self), "la_codes": self._la_codes})
+        numbers = array("H", self._la_numbers)
+        if sys.byteorder == "big":  # stored little-endian whatever the machine
+            numbers.byteswap()
+        return b"".join((_MAGIC, header.encode(), b"\n", self._keys, numbers.tobytes()))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PostcodeIndex:
+        """Read `to_bytes` output; ValueError if it is not one (the caller then rebuilds it)."""
+        if not data.startswith(_MAGIC):
+            raise ValueError("not a postcode index")
+        end = data.index(b"\n", len(_MAGIC))
+        header = json.loads(data[len(_MAGIC) : end])
+        count: int = header["count"]
+        keys_end = end + 1 + _KEY * count
+        if len(data) != keys_end + 2 * count:
+            raise ValueError("postcode index is truncated")
+        numbers = array("H")
+        numbers.frombytes(data[keys_end:])
+        if sys.byteorder == "big":
+            numbers.byteswap()
+        return cls(data[end + 1 : keys_end], numbers, tuple(header["la_codes"]), header["source"])
+
+    def la_code(self, postcode: str) -> str | None:
+        key = postcode_key(postcode)
+        if key is None:
+            return None
+        keys, lo, hi = self._keys, 0, len(self._la_numbers)
+        while lo < hi:  # bisection over fixed-width records
+            mid = (lo + hi) // 2
+            if keys[mid * _KEY : mid * _KEY + _KEY] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(self._la_numbers) or keys[lo * _KEY : lo * _KEY + _KEY] != key:
+            return None
+        number = self._la_numbers[lo]
+        return None if number == _NO_LA else self._la_codes[number]
+
+    def knows_la_code(self, code: str) -> bool:
+        return code in self._known

@@ -1,0 +1,92 @@
+"""The whole pipeline as real processes: demo receiver, intake, router and provider gateway.
+
+Each runs as `python -m services.<name>` on a free port, against the real Kafka and PostgreSQL
+started by `scripts/infra.sh`, with webhooks pointed at this pipeline's own demo receiver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.infra import service_env
+from tests.support.processes import ServiceProcess, free_port
+
+
+@dataclass
+class Pipeline:
+    receiver: ServiceProcess
+    intake: ServiceProcess
+    router: ServiceProcess
+    gateway: ServiceProcess
+    api_key: str
+    record: Path
+
+    @property
+    def all(self) -> list[ServiceProcess]:
+        return [self.receiver, self.intake, self.router, self.gateway]
+
+
+def build_pipeline(stack: dict[str, str], workdir: Path) -> Pipeline:
+    ports = {name: free_port() for name in ("receiver", "intake", "router", "gateway")}
+    hooks = {
+        f"GATEWAY_{p.upper()}_WEBHOOK_URL": f"http://127.0.0.1:{ports['receiver']}/webhooks/{p}"
+        for p in ("nwa", "juno", "equation")
+    }
+    env = service_env(
+        stack,
+        INTAKE_HTTP_PORT=str(ports["intake"]),
+        ROUTER_HTTP_PORT=str(ports["router"]),
+        GATEWAY_HTTP_PORT=str(ports["gateway"]),
+        **hooks,
+    )
+    record = workdir / "received.jsonl"
+
+    def proc(name: str, args: list[str]) -> ServiceProcess:
+        return ServiceProcess(name, args, env, ports[name], workdir)
+
+    return Pipeline(
+        receiver=proc(
+            "receiver",
+            ["services.demo_receiver", "--port", str(ports["receiver"]), "--record", str(record)],
+        ),
+        intake=proc("intake", ["services.intake", "serve"]),
+        router=proc("router", ["services.router", "serve"]),
+        gateway=proc("gateway", ["services.provider_gateway", "serve"]),
+        api_key=stack["DEMO_AGENCY_API_KEY"],
+        record=record,
+    )
+
+
+def provision_demo_agency(pipeline: Pipeline) -> None:
+    import subprocess
+    import sys
+
+    for args in (
+        ["agency-add", "demo-agency", "Demo referring agency"],
+        ["key-create", "demo-agency", "--label", "tests", "--token", pipeline.api_key],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "services.intake", *args],
+            env=pipeline.intake.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+
+@contextmanager
+def running(pipeline: Pipeline) -> Iterator[Pipeline]:
+    provision_demo_agency(pipeline)
+    try:
+        pipeline.receiver.start().wait_ready("/healthz", timeout=30)
+        for process in (pipeline.intake, pipeline.router, pipeline.gateway):
+            process.start()
+        for process in (pipeline.intake, pipeline.router, pipeline.gateway):
+            process.wait_ready("/readyz", timeout=90)
+        yield pipeline
+    finally:
+        for process in reversed(pipeline.all):
+            process.stop()
