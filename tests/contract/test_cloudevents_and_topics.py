@@ -19,7 +19,13 @@ def test_headers_carry_every_required_attribute_and_read_back() -> None:
     assert headers["ce_specversion"] == "1.0"
     assert headers["content-type"] == "application/json"
     attrs = read_ce_headers({k: v.encode() for k, v in headers.items()})
-    assert (attrs.id, attrs.source, attrs.type, attrs.subject, attrs.time) == ("e-1", "urn:x", "t", "r-1", at)
+    assert (attrs.id, attrs.source, attrs.type, attrs.subject, attrs.time) == (
+        "e-1",
+        "urn:x",
+        "t",
+        "r-1",
+        at,
+    )
 
 
 def test_reading_headers_without_an_id_fails() -> None:

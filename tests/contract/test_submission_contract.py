@@ -45,14 +45,21 @@ def test_postcodes_are_accepted_in_any_case_and_spacing(example_submission: dict
 def test_consent_not_given_is_accepted_from_a_professional_with_a_lawful_basis(
     example_submission: dict[str, Any],
 ) -> None:
-    example_submission["consent"] = {"given": False, "recorded_at": None,
-                                     "lawful_basis_without_consent": "safeguarding"}
+    example_submission["consent"] = {
+        "given": False,
+        "recorded_at": None,
+        "lawful_basis_without_consent": "safeguarding",
+    }
     assert ReferralSubmission.model_validate(example_submission).consent.given is False
 
 
 def test_via_referrer_needs_no_victim_contact_detail(example_submission: dict[str, Any]) -> None:
-    example_submission["victim"]["safe_contact"] = {"method": "via_referrer", "phone": None,
-                                                    "email": None, "voicemail_safe": False}
+    example_submission["victim"]["safe_contact"] = {
+        "method": "via_referrer",
+        "phone": None,
+        "email": None,
+        "voicemail_safe": False,
+    }
     ReferralSubmission.model_validate(example_submission)
 
 
@@ -69,6 +76,7 @@ def _set(path: str, value: Any) -> Mutation:
             del node[last]
         else:
             node[last] = value
+
     return mutate
 
 
@@ -76,40 +84,91 @@ _DELETE = object()
 
 MALFORMED: list[tuple[str, list[Mutation], str]] = [
     ("unknown referrer kind", [_set("referrer.kind", "journalist")], "referrer.kind"),
-    ("professional without organisation", [_set("referrer.organisation", None)], "referrer.organisation"),
-    ("referrer with no email or phone", [_set("referrer.email", None), _set("referrer.phone", None)],
-     "referrer.email"),
+    (
+        "professional without organisation",
+        [_set("referrer.organisation", None)],
+        "referrer.organisation",
+    ),
+    (
+        "referrer with no email or phone",
+        [_set("referrer.email", None), _set("referrer.phone", None)],
+        "referrer.email",
+    ),
     ("bad referrer email", [_set("referrer.email", "not-an-email")], "referrer.email"),
-    ("neither date of birth nor age", [_set("victim.date_of_birth", None), _set("victim.age", None)],
-     "victim.date_of_birth"),
+    (
+        "neither date of birth nor age",
+        [_set("victim.date_of_birth", None), _set("victim.age", None)],
+        "victim.date_of_birth",
+    ),
     ("unknown gender", [_set("victim.gender", "unknown")], "victim.gender"),
     ("not a UK postcode", [_set("victim.postcode", "NOT A POSTCODE")], "victim.postcode"),
-    ("phone channel without phone", [_set("victim.safe_contact.phone", None)], "victim.safe_contact.phone"),
-    ("email channel without email", [_set("victim.safe_contact.method", "email")], "victim.safe_contact.email"),
-    ("unknown contact method", [_set("victim.safe_contact.method", "carrier_pigeon")],
-     "victim.safe_contact.method"),
-    ("public referrer without consent", [_set("referrer.kind", "public_third_party"),
-                                         _set("consent.given", False)], "consent.given"),
-    ("professional without consent or lawful basis", [_set("consent.given", False)],
-     "consent.lawful_basis_without_consent"),
-    ("unknown relationship", [_set("perpetrator.relationship", "boss")], "perpetrator.relationship"),
-    ("unknown behaviour", [_set("conduct.behaviours", ["following", "stalking"])], "conduct.behaviours[1]"),
+    (
+        "phone channel without phone",
+        [_set("victim.safe_contact.phone", None)],
+        "victim.safe_contact.phone",
+    ),
+    (
+        "email channel without email",
+        [_set("victim.safe_contact.method", "email")],
+        "victim.safe_contact.email",
+    ),
+    (
+        "unknown contact method",
+        [_set("victim.safe_contact.method", "carrier_pigeon")],
+        "victim.safe_contact.method",
+    ),
+    (
+        "public referrer without consent",
+        [_set("referrer.kind", "public_third_party"), _set("consent.given", False)],
+        "consent.given",
+    ),
+    (
+        "professional without consent or lawful basis",
+        [_set("consent.given", False)],
+        "consent.lawful_basis_without_consent",
+    ),
+    (
+        "unknown relationship",
+        [_set("perpetrator.relationship", "boss")],
+        "perpetrator.relationship",
+    ),
+    (
+        "unknown behaviour",
+        [_set("conduct.behaviours", ["following", "stalking"])],
+        "conduct.behaviours[1]",
+    ),
     ("negative incident count", [_set("conduct.incident_count", -1)], "conduct.incident_count"),
     ("unknown risk level", [_set("risk.level", "extreme")], "risk.level"),
     ("S-DASH count over 11", [_set("risk.sdash_yes_count", 12)], "risk.sdash_yes_count"),
-    ("date of birth after submission", [_set("victim.date_of_birth", "2030-01-01")], "victim.date_of_birth"),
-    ("last incident after submission", [_set("conduct.last_incident_on", "2027-01-01")],
-     "conduct.last_incident_on"),
-    ("submitted_at without a timezone", [_set("submitted_at", "2026-11-20T10:15:00")], "submitted_at"),
+    (
+        "date of birth after submission",
+        [_set("victim.date_of_birth", "2030-01-01")],
+        "victim.date_of_birth",
+    ),
+    (
+        "last incident after submission",
+        [_set("conduct.last_incident_on", "2027-01-01")],
+        "conduct.last_incident_on",
+    ),
+    (
+        "submitted_at without a timezone",
+        [_set("submitted_at", "2026-11-20T10:15:00")],
+        "submitted_at",
+    ),
     ("unknown field", [_set("victim.favourite_colour", "blue")], "victim.favourite_colour"),
     ("missing perpetrator", [_set("perpetrator", _DELETE)], "perpetrator"),
     ("oversized name", [_set("victim.name", "x" * 201)], "victim.name"),
-    ("bad local authority code", [_set("victim.local_authority_code", "Nottingham")],
-     "victim.local_authority_code"),
+    (
+        "bad local authority code",
+        [_set("victim.local_authority_code", "Nottingham")],
+        "victim.local_authority_code",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("problem", "mutations", "field"), MALFORMED, ids=[m[0] for m in MALFORMED])
+@pytest.mark.parametrize(
+    ("problem", "mutations", "field"), MALFORMED, ids=[m[0] for m in MALFORMED]
+)
 def test_a_malformed_submission_is_rejected_naming_the_field(
     example_submission: dict[str, Any], problem: str, mutations: list[Mutation], field: str
 ) -> None:
