@@ -54,7 +54,9 @@ class PostcodeIndex:
 
     def __init__(self, keys: bytes, la_numbers: array[int], la_codes: tuple[str, ...], source: str):
         if len(keys) != _KEY * len(la_numbers):
-            raise ValueError("postcode index is inconsistent: keys and authorities differ in length")
+            raise ValueError(
+                "postcode index is inconsistent: keys and authorities differ in length"
+            )
         self._keys = keys
         self._la_numbers = la_numbers
         self._la_codes = la_codes
@@ -77,7 +79,9 @@ class PostcodeIndex:
             raise ValueError("too many local authorities for a 16-bit index")
         number = {code: n for n, code in enumerate(codes)}
         ordered = sorted(by_key)
-        la_numbers = array("H", (_NO_LA if (c := by_key[k]) is None else number[c] for k in ordered))
+        la_numbers = array(
+            "H", (_NO_LA if (c := by_key[k]) is None else number[c] for k in ordered)
+        )
         return cls(b"".join(ordered), la_numbers, tuple(codes), source)
 
     def to_bytes(self) -> bytes:
@@ -123,3 +127,21 @@ class PostcodeIndex:
 
     def knows_la_code(self, code: str) -> bool:
         return code in self._known
+
+    def in_district(self, outward: str) -> list[str]:
+        """Every postcode of one postcode district (`"NG7"`, not NG70), as `NG7 2AH`."""
+        start = outward.strip().upper().encode("ascii")
+        keys, lo, hi = self._keys, 0, len(self._la_numbers)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if keys[mid * _KEY : mid * _KEY + len(start)] < start:
+                lo = mid + 1
+            else:
+                hi = mid
+        found = []
+        while lo < len(self._la_numbers) and keys[lo * _KEY : lo * _KEY + len(start)] == start:
+            compact = keys[lo * _KEY : lo * _KEY + _KEY].decode("ascii").rstrip()
+            if len(compact) - 3 == len(start):  # NG7 2AH, not NG70 1AA
+                found.append(f"{compact[:-3]} {compact[-3:]}")
+            lo += 1
+        return found

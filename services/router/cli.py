@@ -1,0 +1,123 @@
+"""The router's offline commands: `decide` (JSON lines in, decisions out) and `simulate`.
+
+Rules kept here:
+- both load the postcode index and the rules before reading a line, and refuse to start (exit 2,
+  saying why on stderr) if either cannot be used; once started, every line is answered (`jsonl`)
+  and the exit status is 0;
+- `decide --stats` reports start-up and throughput on stderr, never on stdout;
+- `simulate` replays the readable lines through the candidate and the baseline version and
+  prints, per field, a table of (from, to, count); unreadable lines are counted, its progress
+  bar goes to stderr. The referrals are any iterable (`domain.replay.compare`), so stored ones
+  can be replayed the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the dev set
+
+from services.router.domain import Comparison, PostcodeDirectory, Rules, compare
+from services.router.engine import load_rules
+from services.router.jsonl import Tally, decide_lines, readable_referrals
+from services.router.postcode_data import load_postcode_index
+
+
+def format_comparison(result: Comparison, unreadable: int = 0) -> str:
+    """The comparison as plain-text tables, one per field."""
+    lines = [
+        f"simulate: rules {result.candidate} against baseline {result.baseline}",
+        f"referrals: {result.referrals}  changed: {result.changed}  "
+        f"undecided: {result.undecided}  unreadable lines: {unreadable}",
+    ]
+    for name, changes in result.changes.items():
+        lines.append("")
+        if not changes:
+            lines.append(f"{name}: no changes")
+            continue
+        lines.append(f"{name}: {sum(changes.values())} changed")
+        rows = [("from", "to", "count")] + [(a, b, str(n)) for (a, b), n in sorted(changes.items())]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for a, b, n in rows:
+            lines.append(f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {n:>{widths[2]}}")
+    return "\n".join(lines) + "\n"
+
+
+def _load(
+    rules_paths: list[Path | None], postcodes_csv: Path | None, stderr: TextIO
+) -> tuple[list[Rules], PostcodeDirectory, dict[str, float]] | None:
+    """The rules versions and the postcode index, timed; None (after saying why) if one fails."""
+    timings: dict[str, float] = {}
+    try:
+        start = time.perf_counter()
+        postcodes = load_postcode_index(postcodes_csv)
+        timings["postcodes"] = time.perf_counter() - start
+        start = time.perf_counter()
+        rules = [load_rules(path) for path in rules_paths]
+        timings["rules"] = time.perf_counter() - start
+    except (OSError, ValueError) as exc:  # RulesFileError is a ValueError
+        print(f"router: error: {exc}", file=stderr)
+        return None
+    return rules, postcodes, timings
+
+
+def decide_command(
+    rules_path: Path | None,
+    postcodes_csv: Path | None,
+    *,
+    stats: bool,
+    stdin: BinaryIO,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """`decide`: one Decision (or error) per input line; exit 0 once every line is answered."""
+    loaded = _load([rules_path], postcodes_csv, stderr)
+    if loaded is None:
+        return 2
+    (rules,), postcodes, timings = loaded
+    tally, start = Tally(), time.perf_counter()
+    for text in decide_lines(stdin, rules, postcodes, tally):
+        stdout.write(text + "\n")
+    stdout.flush()
+    if stats:
+        elapsed = time.perf_counter() - start
+        lines = tally.decided + tally.errors
+        print(
+            f"rules {rules.version}; start-up: postcodes {timings['postcodes']:.3f} s, rules "
+            f"{timings['rules']:.3f} s; {lines} lines in {elapsed:.3f} s "
+            f"({lines / elapsed if elapsed else 0:,.0f}/s); decided {tally.decided}, errors "
+            f"{tally.errors}; engine evaluations {rules.evaluations}; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(tally.pathways.items())),
+            file=stderr,
+        )
+    return 0
+
+
+def simulate_command(
+    rules_path: Path,
+    baseline_path: Path | None,
+    postcodes_csv: Path | None,
+    *,
+    progress: bool,
+    stdin: BinaryIO,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """`simulate`: replay the input through both versions and print what would change."""
+    loaded = _load([rules_path, baseline_path], postcodes_csv, stderr)
+    if loaded is None:
+        return 2
+    (candidate, baseline), postcodes, _ = loaded
+    unreadable = Tally()
+    referrals = tqdm(
+        readable_referrals(stdin, unreadable),
+        file=stderr,
+        disable=not progress,
+        unit=" referrals",
+        mininterval=0.5,
+    )
+    result = compare(referrals, candidate, baseline, postcodes)
+    stdout.write(format_comparison(result, unreadable.errors))
+    return 0

@@ -1,0 +1,27 @@
+"""The router's pure core: facts from a referral, the policy as data, and `decide`.
+
+Nothing here reads a clock, the network or (after construction) a file, and nothing logs.
+"""
+
+from services.router.domain.decide import Referral, decide, received_on
+from services.router.domain.facts import Facts, RelationshipClass, derive_facts
+from services.router.domain.postcodes import PostcodeDirectory, PostcodeIndex
+from services.router.domain.replay import Comparison, compare
+from services.router.domain.rules import Outcome, RuleOutcomeError, Rules, RulesFileError
+
+__all__ = [
+    "Comparison",
+    "Facts",
+    "Outcome",
+    "PostcodeDirectory",
+    "PostcodeIndex",
+    "Referral",
+    "RelationshipClass",
+    "RuleOutcomeError",
+    "Rules",
+    "RulesFileError",
+    "compare",
+    "decide",
+    "derive_facts",
+    "received_on",
+]
