@@ -1,0 +1,1 @@
+"""A demo provider receiver: verifies Standard Webhooks deliveries with the official package."""

@@ -1,0 +1,131 @@
+"""`python -m services.provider_gateway serve | migrate | deliveries ... | endpoints ...`.
+
+    serve                                  HTTP callback, Kafka subscribers, delivery loops
+    migrate                                apply SQL migrations
+    deliveries failed [--provider P] [--since ISO]
+    deliveries replay --assignment ID | --provider P | --since ISO   (filters combine)
+    endpoints list
+    endpoints enable P                     after a 410 Gone disabled P's webhook endpoint
+Output is ids, codes and times only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from services.common.db import apply_migrations, create_pool
+from services.common.logging import configure_logging
+from services.common.settings import dsn
+from services.provider_gateway.adapters import admin
+from services.provider_gateway.config import GatewaySettings, settings_error_message
+from shared import Provider
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _settings() -> GatewaySettings:
+    try:
+        settings = GatewaySettings()  # filled from the environment
+        settings.check()
+    except ValidationError as exc:
+        sys.exit(settings_error_message(exc))
+    except ValueError as exc:
+        sys.exit(f"configuration error: {exc}")
+    return settings
+
+
+def _since(value: str) -> datetime:
+    when = datetime.fromisoformat(value)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+async def _admin(args: argparse.Namespace, settings: GatewaySettings) -> None:
+    pool = await create_pool(dsn(settings.database_url))
+    try:
+        await apply_migrations(pool, MIGRATIONS)
+        if args.command == "migrate":
+            print("migrations applied")
+        elif args.command == "deliveries" and args.action == "failed":
+            rows = await admin.failed_deliveries(pool, provider=args.provider, since=args.since)
+            for row in rows:
+                print(" ".join(f"{k}={v}" for k, v in row.items()))
+            print(f"{len(rows)} failed deliveries")
+        elif args.command == "deliveries":
+            count = await admin.replay(
+                pool,
+                now=datetime.now(UTC),
+                assignment_id=args.assignment,
+                provider=args.provider,
+                since=args.since,
+            )
+            print(f"{count} deliveries queued again")
+        elif args.action == "list":
+            for row in await admin.endpoints(pool):
+                print(" ".join(f"{k}={v}" for k, v in row.items()))
+        else:
+            enabled = await admin.enable_endpoint(pool, args.provider)
+            print("enabled" if enabled else "already enabled")
+    finally:
+        await pool.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m services.provider_gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the gateway")
+    sub.add_parser("migrate", help="apply SQL migrations")
+    deliveries = sub.add_parser("deliveries", help="failed deliveries").add_subparsers(
+        dest="action", required=True
+    )
+    providers = [p.value for p in Provider]
+    failed = deliveries.add_parser("failed", help="list failed deliveries")
+    replay = deliveries.add_parser("replay", help="queue failed deliveries again")
+    for cmd in (failed, replay):
+        cmd.add_argument("--provider", choices=providers)
+        cmd.add_argument("--since", type=_since, help="failed at or after (ISO 8601)")
+    failed.set_defaults(assignment=None)
+    replay.add_argument("--assignment", help="an assignment id (asg_...)")
+    endpoints = sub.add_parser("endpoints", help="provider webhook endpoints").add_subparsers(
+        dest="action", required=True
+    )
+    endpoints.add_parser("list", help="list endpoints and whether they are disabled")
+    enable = endpoints.add_parser("enable", help="re-enable a disabled endpoint")
+    enable.add_argument("provider", choices=providers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    replay = args.command == "deliveries" and args.action == "replay"
+    if replay and args.assignment is None and args.provider is None and args.since is None:
+        parser.error("deliveries replay needs --assignment, --provider or --since")
+    settings = _settings()
+    configure_logging("provider_gateway", level=settings.log_level)
+    # httpx logs every request at INFO; the ledger and ops events already say what matters.
+    logging.getLogger("httpx").setLevel("WARNING")
+    if args.command == "serve":
+        import uvicorn
+
+        from services.provider_gateway.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+    else:
+        asyncio.run(_admin(args, settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The gateway's adapters: asyncpg stores, the outbox, delivery channels, background loops."""

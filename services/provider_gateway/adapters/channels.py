@@ -1,0 +1,106 @@
+"""The two ways an assignment reaches a provider: a signed webhook, and its Kafka topic.
+
+Rules kept here:
+- a sender never raises for a failed delivery: every failure becomes an `AttemptResult` with
+  a code from a closed set (`http_<status>`, `timeout`, `connect_error`, `transport_error`,
+  `kafka_error`, `no_endpoint`), which the retry policy then judges;
+- every webhook attempt is signed afresh (new timestamp) under the same `webhook-id`, the
+  assignment id; the body is the Assignment JSON, the same bytes that were signed;
+- the HTTP client, with its explicit timeouts, is made by the caller (the app's lifespan);
+- on Kafka the assignment is a CloudEvent whose id is the assignment id, keyed by referral id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import httpx
+from faststream.kafka import KafkaBroker
+
+from services.common.kafka import publish_event
+from services.provider_gateway.config import ProviderChannels
+from services.provider_gateway.domain import Outcome, classify, parse_retry_after
+from services.provider_gateway.ports import AttemptResult, Claimed
+from services.provider_gateway.signing import webhook_headers
+from shared import Assignment, Provider, Service
+from shared.cloudevents import TYPE_ASSIGNED
+from shared.topics import assignments_topic
+
+
+def _elapsed_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _failed(start: float, code: str) -> AttemptResult:
+    """A transport failure: no response at all, so always worth another try."""
+    return AttemptResult(Outcome.RETRYABLE, None, _elapsed_ms(start), code)
+
+
+class WebhookSender:
+    """POSTs signed assignments to each provider's webhook URL."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        providers: Mapping[Provider, ProviderChannels],
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._client = client
+        self._providers = providers
+        self._clock = clock
+
+    async def send(self, delivery: Claimed) -> AttemptResult:
+        channels = self._providers[delivery.provider]
+        if not channels.webhook_url:  # the URL was removed after the assignment was made
+            return AttemptResult(Outcome.RETRYABLE, None, 0.0, "no_endpoint")
+        stamp = int(self._clock().timestamp())
+        headers = webhook_headers(
+            channels.webhook_secret.get_secret_value(), delivery.assignment_id, stamp, delivery.body
+        )
+        start = time.perf_counter()
+        try:
+            response = await self._client.post(
+                channels.webhook_url, content=delivery.body, headers=headers
+            )
+        except httpx.TimeoutException:
+            return _failed(start, "timeout")
+        except httpx.ConnectError:
+            return _failed(start, "connect_error")
+        except httpx.TransportError:
+            return _failed(start, "transport_error")
+        latency = _elapsed_ms(start)
+        code = response.status_code
+        outcome = classify(code)
+        return AttemptResult(
+            outcome,
+            code,
+            latency,
+            None if outcome is Outcome.DELIVERED else f"http_{code}",
+            parse_retry_after(response.headers.get("retry-after"), self._clock()),
+        )
+
+
+class KafkaSender:
+    """Publishes assignments to `assignments.<provider>.v1` and waits for the broker's ack."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self._broker = broker
+
+    async def send(self, delivery: Claimed) -> AttemptResult:
+        start = time.perf_counter()
+        try:
+            await publish_event(
+                self._broker,
+                Assignment.model_validate_json(delivery.body),
+                topic=assignments_topic(delivery.provider.value),
+                key=str(delivery.referral_id),
+                ce_type=TYPE_ASSIGNED,
+                service=Service.PROVIDER_GATEWAY,
+                event_id=delivery.assignment_id,
+            )
+        except Exception:  # noqa: BLE001 - any publish failure is a retryable attempt, recorded
+            return _failed(start, "kafka_error")
+        return AttemptResult(Outcome.DELIVERED, None, _elapsed_ms(start))

@@ -1,0 +1,214 @@
+"""PostgreSQL for everything that happens to one referral: its halves, rounds and answers.
+
+Rules kept here:
+- all work on one referral runs in one transaction holding `pg_advisory_xact_lock` on the
+  referral id, so the received and decided handlers, provider answers and the deadline
+  checker never interleave on the same referral (the two halves may arrive in either order);
+- inserts are `ON CONFLICT DO NOTHING`: a redelivered event changes nothing;
+- an assignment is written with its delivery rows and a NOTIFY that wakes the delivery worker
+  on commit; superseding an assignment cancels whatever of it is still undelivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Final
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+from services.provider_gateway.adapters import outbox
+from services.provider_gateway.domain import State
+from services.provider_gateway.ports import AssignmentRow
+from shared import (
+    Assignment,
+    Decision,
+    Pathway,
+    Priority,
+    Provider,
+    ProviderResponse,
+    ReferralReceived,
+)
+
+DELIVERY_CHANNEL: Final = "gateway_deliveries"
+
+
+_COLUMNS = ", ".join(AssignmentRow.__dataclass_fields__)
+
+
+def _row(record: asyncpg.Record) -> AssignmentRow:
+    values = dict(record)
+    values.update(
+        provider=Provider(values["provider"]),
+        priority=Priority(values["priority"]),
+        pathway=Pathway(values["pathway"]),
+        state=State(values["state"]),
+    )
+    return AssignmentRow(**values)
+
+
+class ReferralTx:
+    """The operations on one referral inside its locked transaction."""
+
+    def __init__(self, conn: asyncpg.Connection, referral_id: UUID) -> None:
+        self._conn = conn
+        self.referral_id = referral_id
+
+    async def save_received(self, event: ReferralReceived) -> bool:
+        done: str = await self._conn.execute(
+            "INSERT INTO referrals_received (referral_id, received) VALUES ($1, $2)"
+            " ON CONFLICT (referral_id) DO NOTHING",
+            event.referral_id,
+            event.model_dump(mode="json"),
+        )
+        return done.endswith(" 1")
+
+    async def save_decision(self, decision: Decision) -> bool:
+        done: str = await self._conn.execute(
+            "INSERT INTO decisions (referral_id, decision) VALUES ($1, $2)"
+            " ON CONFLICT (referral_id) DO NOTHING",
+            decision.referral_id,
+            decision.model_dump(mode="json"),
+        )
+        return done.endswith(" 1")
+
+    async def received(self) -> ReferralReceived | None:
+        raw = await self._conn.fetchval(
+            "SELECT received FROM referrals_received WHERE referral_id = $1", self.referral_id
+        )
+        return None if raw is None else ReferralReceived.model_validate(raw)
+
+    async def decision(self) -> Decision | None:
+        raw = await self._conn.fetchval(
+            "SELECT decision FROM decisions WHERE referral_id = $1", self.referral_id
+        )
+        return None if raw is None else Decision.model_validate(raw)
+
+    async def assignments(self) -> list[AssignmentRow]:
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM assignments WHERE referral_id = $1 ORDER BY round",  # noqa: S608 - fixed column list
+            self.referral_id,
+        )
+        return [_row(r) for r in rows]
+
+    async def body(self, assignment_id: str) -> Assignment:
+        raw = await self._conn.fetchval(
+            "SELECT payload FROM assignments WHERE assignment_id = $1", assignment_id
+        )
+        return Assignment.model_validate(raw)
+
+    async def add_assignment(
+        self,
+        assignment: Assignment,
+        *,
+        round_no: int,
+        sla_due_at: datetime,
+        channels: tuple[str, ...],
+    ) -> None:
+        d = assignment.decision
+        await self._conn.execute(
+            "INSERT INTO assignments (assignment_id, referral_id, round, provider, reason,"
+            " priority, pathway, payload, created_at, sla_due_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            assignment.assignment_id,
+            assignment.referral_id,
+            round_no,
+            assignment.provider.value,
+            assignment.reason,
+            d.priority.value,
+            d.pathway.value,
+            assignment.model_dump(mode="json"),
+            assignment.assigned_at,
+            sla_due_at,
+        )
+        await self._conn.executemany(
+            "INSERT INTO deliveries (assignment_id, channel, next_attempt_at) VALUES ($1, $2, $3)",
+            [(assignment.assignment_id, channel, assignment.assigned_at) for channel in channels],
+        )
+        await self._conn.execute("SELECT pg_notify($1, '')", DELIVERY_CHANNEL)
+
+    async def supersede(self, assignment_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE assignments SET superseded_at = $2 WHERE assignment_id = $1", assignment_id, at
+        )
+        await self._conn.execute(
+            "UPDATE deliveries SET state = 'cancelled'"
+            " WHERE assignment_id = $1 AND state = 'pending'",
+            assignment_id,
+        )
+
+    async def has_response(self, assignment_id: str, response: ProviderResponse) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT 1 FROM responses WHERE assignment_id = $1 AND status = $2",
+            assignment_id,
+            response.status.value,
+        )
+        return found is not None
+
+    async def save_response(
+        self, assignment_id: str, response: ProviderResponse, *, channel: str, state: State
+    ) -> None:
+        await self._conn.execute(
+            "INSERT INTO responses (assignment_id, status, at, reason, channel)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            assignment_id,
+            response.status.value,
+            response.at,
+            response.reason,
+            channel,
+        )
+        await self._conn.execute(
+            "UPDATE assignments SET state = $2, accepted_at = CASE WHEN $2 IN"
+            " ('accepted', 'contacted') THEN coalesce(accepted_at, $3) ELSE accepted_at END"
+            " WHERE assignment_id = $1",
+            assignment_id,
+            state.value,
+            response.at,
+        )
+
+    async def mark_overdue(self, assignment_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE assignments SET overdue_at = $2 WHERE assignment_id = $1", assignment_id, at
+        )
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        await outbox.emit(
+            self._conn, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
+        )
+
+
+class ReferralStore:
+    """Opens locked per-referral transactions, and finds referrals whose deadline passed."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def referral(self, referral_id: UUID) -> AsyncIterator[ReferralTx]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # hashtextextended gives a bigint key from the id; collisions only serialise more.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", str(referral_id)
+            )
+            yield ReferralTx(conn, referral_id)
+
+    async def overdue(self, now: datetime, limit: int = 100) -> list[UUID]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT referral_id FROM assignments WHERE state = 'assigned'"
+            " AND overdue_at IS NULL AND superseded_at IS NULL AND sla_due_at <= $1 LIMIT $2",
+            now,
+            limit,
+        )
+        return [r["referral_id"] for r in rows]

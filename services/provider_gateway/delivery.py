@@ -1,0 +1,193 @@
+"""Delivering assignments: one attempt at a claimed delivery, and the worker that claims them.
+
+Rules kept here:
+- the network call happens outside any transaction (the delivery is leased, see
+  adapters.delivery_store); its result, the next step the retry policy chose, the ledger row
+  and the ops events it causes are then written in one transaction;
+- every attempt emits `delivery_attempted`; the first channel to deliver an assignment emits
+  `delivered` (with its latency); a delivery given up is dead-lettered (by reference) with an
+  alert, and emits `delivery_failed` unless another channel already delivered the assignment;
+- a 410 Gone disables the provider's endpoint (one alert) until ops enable it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+import structlog
+
+from services.provider_gateway import ops
+from services.provider_gateway.adapters.delivery_store import DeliveryStore
+from services.provider_gateway.domain import Delivered, GiveUp, RetryPolicy, Step
+from services.provider_gateway.ports import Claimed, DeliveryUnits, Sender
+from shared import AlertKind, Priority, ReferralState
+from shared.topics import assignments_topic
+
+log = structlog.get_logger(__name__)
+
+
+def _source(claimed: Claimed) -> str:
+    if claimed.channel == "kafka":
+        return assignments_topic(claimed.provider.value)
+    return f"webhook:{claimed.provider.value}"
+
+
+async def attempt(
+    claimed: Claimed,
+    sender: Sender,
+    store: DeliveryUnits,
+    policy: RetryPolicy,
+    *,
+    now: Callable[[], datetime],
+    rng: Callable[[], float],
+) -> Step:
+    """Send one claimed delivery and record what happened; returns the step taken."""
+    result = await sender.send(claimed)
+    at = now()
+    first = claimed.first_attempt_at or at
+    step = policy.next_step(
+        result.outcome,
+        error_code=result.error_code,
+        attempt=claimed.cycle_attempt,
+        first_attempt_at=first,
+        now=at,
+        retry_after=result.retry_after,
+        rng=rng,
+    )
+    async with store.transaction() as tx:
+        if not await tx.finish(claimed, result, step, at=at, first_attempt_at=first):
+            return step
+        await ops.event(
+            tx,
+            ReferralState.DELIVERY_ATTEMPTED,
+            claimed,
+            at,
+            attempt=claimed.attempt,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            reason_code=f"{claimed.channel}:{result.error_code or 'ok'}",
+        )
+        if isinstance(step, Delivered) and await tx.mark_delivered(claimed.assignment_id, at):
+            await ops.event(
+                tx,
+                ReferralState.DELIVERED,
+                claimed,
+                at,
+                attempt=claimed.attempt,
+                status_code=result.status_code,
+                latency_ms=result.latency_ms,
+                reason_code=claimed.channel,
+            )
+        elif isinstance(step, GiveUp):
+            critical = claimed.priority is Priority.URGENT
+            await ops.dead_letter(
+                tx,
+                at,
+                referral_id=claimed.referral_id,
+                source=_source(claimed),
+                reason_code=step.reason_code,
+            )
+            kind = (
+                AlertKind.DELIVERY_EXHAUSTED
+                if step.reason_code == "exhausted"
+                else AlertKind.DEAD_LETTERED
+            )
+            await ops.alert(
+                tx,
+                kind,
+                at,
+                referral_id=claimed.referral_id,
+                provider=claimed.provider,
+                reason_code=step.reason_code,
+                critical=critical,
+            )
+            if step.disable_endpoint and await tx.disable_endpoint(
+                claimed.provider, at, step.reason_code
+            ):
+                await ops.alert(
+                    tx,
+                    AlertKind.ENDPOINT_DISABLED,
+                    at,
+                    provider=claimed.provider,
+                    reason_code=step.reason_code,
+                    critical=True,
+                )
+            if not await tx.is_delivered(claimed.assignment_id):
+                await ops.event(
+                    tx,
+                    ReferralState.DELIVERY_FAILED,
+                    claimed,
+                    at,
+                    attempt=claimed.attempt,
+                    status_code=result.status_code,
+                    reason_code=f"{claimed.channel}:{step.reason_code}",
+                )
+    return step
+
+
+class DeliveryWorker:
+    """Claims due deliveries and attempts them concurrently, a batch at a time."""
+
+    def __init__(
+        self,
+        store: DeliveryStore,
+        senders: Mapping[str, Sender],
+        policy: RetryPolicy,
+        *,
+        now: Callable[[], datetime],
+        rng: Callable[[], float],
+        webhook_providers: Sequence[str],
+        kafka_ready: Callable[[], bool],
+        batch_size: int = 20,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self._store = store
+        self._senders = senders
+        self._policy = policy
+        self._now = now
+        self._rng = rng
+        self._webhook_providers = list(webhook_providers)
+        self._kafka_ready = kafka_ready
+        self._batch_size = batch_size
+        self._lease = lease
+
+    async def step(self) -> int:
+        """Attempt one batch of due deliveries; returns how many were claimed."""
+        claimed = await self._store.claim(
+            now=self._now(),
+            limit=self._batch_size,
+            lease=self._lease,
+            kafka="kafka" in self._senders and self._kafka_ready(),
+            webhook_providers=self._webhook_providers if "webhook" in self._senders else [],
+        )
+        results = await asyncio.gather(
+            *(
+                attempt(
+                    c,
+                    self._senders[c.channel],
+                    self._store,
+                    self._policy,
+                    now=self._now,
+                    rng=self._rng,
+                )
+                for c in claimed
+            ),
+            return_exceptions=True,
+        )
+        for delivery, result in zip(claimed, results, strict=True):
+            if isinstance(result, GiveUp):
+                log.warning(
+                    "delivery given up",
+                    referral_id=str(delivery.referral_id),
+                    assignment_id=delivery.assignment_id,
+                    channel=delivery.channel,
+                    reason_code=result.reason_code,
+                    attempt=delivery.attempt,
+                )
+        # A failed recording leaves its delivery leased; it is tried again when the lease ends.
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+        return len(claimed)

@@ -1,0 +1,149 @@
+"""The seams between the gateway's use cases and its adapters: rows, results and protocols.
+
+Use cases (`handlers`, `delivery`) depend on these protocols only; the asyncpg stores, the
+channels and the tests' in-memory fakes implement them. Values crossing a seam are frozen.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from services.provider_gateway.domain import Outcome, State, Step
+from shared import (
+    Assignment,
+    Decision,
+    Pathway,
+    Priority,
+    Provider,
+    ProviderResponse,
+    ReferralReceived,
+)
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    """One round of a referral, without its body."""
+
+    assignment_id: str
+    referral_id: UUID
+    round: int
+    provider: Provider
+    reason: str
+    priority: Priority
+    pathway: Pathway
+    state: State
+    created_at: datetime
+    sla_due_at: datetime
+    delivered_at: datetime | None
+    overdue_at: datetime | None
+    superseded_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery leased to one worker for one attempt."""
+
+    assignment_id: str
+    channel: str
+    referral_id: UUID
+    provider: Provider
+    priority: Priority
+    pathway: Pathway
+    attempt: int  # this attempt's number in the ledger
+    cycle_attempt: int  # its number since the last replay, which the retry policy counts
+    first_attempt_at: datetime | None
+    body: bytes
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How one attempt went: its outcome, the HTTP status (None: no response), timing, and why."""
+
+    outcome: Outcome
+    status_code: int | None
+    latency_ms: float
+    error_code: str | None = None
+    retry_after: timedelta | None = None
+
+
+class Sender(Protocol):
+    """One channel to providers (a webhook, a Kafka topic); never raises for a failed send."""
+
+    async def send(self, delivery: Claimed) -> AttemptResult: ...
+
+
+class Emitter(Protocol):
+    """Anything that can queue an event inside its transaction (a store's transaction)."""
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None: ...
+
+
+class ReferralUnit(Emitter, Protocol):
+    """One referral's locked transaction (see adapters.referral_store.ReferralTx)."""
+
+    async def save_received(self, event: ReferralReceived) -> bool: ...
+    async def save_decision(self, decision: Decision) -> bool: ...
+    async def received(self) -> ReferralReceived | None: ...
+    async def decision(self) -> Decision | None: ...
+    async def assignments(self) -> list[AssignmentRow]: ...
+    async def body(self, assignment_id: str) -> Assignment: ...
+    async def add_assignment(
+        self,
+        assignment: Assignment,
+        *,
+        round_no: int,
+        sla_due_at: datetime,
+        channels: tuple[str, ...],
+    ) -> None: ...
+    async def supersede(self, assignment_id: str, at: datetime) -> None: ...
+    async def has_response(self, assignment_id: str, response: ProviderResponse) -> bool: ...
+    async def save_response(
+        self, assignment_id: str, response: ProviderResponse, *, channel: str, state: State
+    ) -> None: ...
+    async def mark_overdue(self, assignment_id: str, at: datetime) -> None: ...
+
+
+class ReferralUnits(Protocol):
+    """Opens one referral's locked transaction (see adapters.referral_store.ReferralStore)."""
+
+    def referral(self, referral_id: UUID) -> AbstractAsyncContextManager[ReferralUnit]: ...
+
+
+class DeliveryUnit(Emitter, Protocol):
+    """One attempt's transaction (see adapters.delivery_store.DeliveryTx)."""
+
+    async def finish(
+        self,
+        claimed: Claimed,
+        result: AttemptResult,
+        step: Step,
+        *,
+        at: datetime,
+        first_attempt_at: datetime,
+    ) -> bool: ...
+    async def mark_delivered(self, assignment_id: str, at: datetime) -> bool: ...
+    async def is_delivered(self, assignment_id: str) -> bool: ...
+    async def disable_endpoint(
+        self, provider: Provider, at: datetime, reason_code: str
+    ) -> bool: ...
+
+
+class DeliveryUnits(Protocol):
+    """Opens the transaction that records one attempt (see adapters.delivery_store)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[DeliveryUnit]: ...

@@ -1,0 +1,101 @@
+"""The gateway's Kafka subscribers: both halves of each referral, and provider answers.
+
+Each subscriber states its group and ack policy (NACK_ON_ERROR: an error redelivers), parses a
+typed body, runs one handler inside the referral's locked transaction, and returns. A message
+that can never be applied (a decision without a referral id, an answer for an assignment that
+is not the provider's current one) is a PoisonMessage: dead-lettered by reference, then acked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+
+from services.common.kafka import PoisonMessage
+from services.provider_gateway.domain import ResponseRefused
+from services.provider_gateway.handlers import (
+    Context,
+    record_decision,
+    record_received,
+    record_response,
+)
+from services.provider_gateway.ports import ReferralUnits
+from shared import Assignment, Decision, ProviderResponse, ReferralReceived
+from shared.topics import ASSIGNMENTS_RESPONSES, REFERRALS_DECIDED, REFERRALS_RECEIVED
+
+log = structlog.get_logger(__name__)
+
+
+def _assigned(assignment: Assignment | None, half: str) -> None:
+    if assignment is None:
+        log.info("referral half stored", half=half)
+    else:
+        log.info(
+            "assignment created",
+            half=half,
+            assignment_id=assignment.assignment_id,
+            provider=assignment.provider.value,
+        )
+
+
+def register_subscribers(
+    broker: KafkaBroker, store: Callable[[], ReferralUnits], ctx: Context
+) -> None:
+    """Subscribe the three handlers; `store` gives the store once the lifespan has made it."""
+
+    @broker.subscriber(
+        REFERRALS_RECEIVED,
+        group_id="provider-gateway-received",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title="provider_gateway/received",
+        description="Referral details (ReferralReceived), kept to build assignments.",
+    )
+    async def on_received(event: ReferralReceived) -> None:
+        structlog.contextvars.bind_contextvars(referral_id=str(event.referral_id))
+        async with store().referral(event.referral_id) as tx:
+            assignment = await record_received(tx, event, ctx)
+        _assigned(assignment, "received")
+
+    @broker.subscriber(
+        REFERRALS_DECIDED,
+        group_id="provider-gateway-decisions",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title="provider_gateway/decisions",
+        description="Routing decisions (Decision); one assignment per referral.",
+    )
+    async def on_decided(decision: Decision) -> None:
+        if decision.referral_id is None:
+            raise PoisonMessage("decision_without_referral_id")
+        structlog.contextvars.bind_contextvars(referral_id=str(decision.referral_id))
+        async with store().referral(decision.referral_id) as tx:
+            assignment = await record_decision(tx, decision, ctx)
+        _assigned(assignment, "decided")
+
+    @broker.subscriber(
+        ASSIGNMENTS_RESPONSES,
+        group_id="provider-gateway-responses",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title="provider_gateway/responses",
+        description="Provider answers (ProviderResponse): accepted, contacted or declined.",
+    )
+    async def on_response(response: ProviderResponse) -> None:
+        structlog.contextvars.bind_contextvars(referral_id=str(response.referral_id))
+        try:
+            async with store().referral(response.referral_id) as tx:
+                answered = await record_response(tx, response, channel="kafka", ctx=ctx)
+        except ResponseRefused as exc:
+            raise PoisonMessage(exc.code) from None
+        log.info(
+            "provider answered",
+            channel="kafka",
+            provider=response.provider.value,
+            assignment_id=answered.assignment_id,
+            state=answered.state.value,
+            duplicate=answered.duplicate,
+        )

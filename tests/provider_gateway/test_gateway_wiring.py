@@ -1,0 +1,99 @@
+"""The subscribers' wiring with FastStream's TestKafkaBroker: typed bodies, poison handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+
+from services.common.kafka import dead_letter_middleware, make_broker
+from services.provider_gateway.domain import SlaPolicy
+from services.provider_gateway.handlers import Context
+from services.provider_gateway.subscribers import register_subscribers
+from shared import Provider, Service
+from shared.topics import (
+    ASSIGNMENTS_RESPONSES,
+    OPS_DEADLETTER,
+    REFERRALS_DECIDED,
+    REFERRALS_RECEIVED,
+)
+from tests.provider_gateway.gateway_fakes import FakeReferralStore
+from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
+
+
+@dataclass
+class Wired:
+    broker: KafkaBroker
+    store: FakeReferralStore
+    dead: list[dict[str, Any]]
+
+    async def publish(self, body: Any, topic: str, key: UUID) -> None:
+        payload = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body)
+        await self.broker.publish(payload.encode(), topic=topic, key=str(key).encode())
+
+
+@pytest.fixture
+async def wired() -> AsyncIterator[Wired]:
+    broker = make_broker("127.0.0.1:1", client_id="wiring-test")
+    broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
+    store = FakeReferralStore()
+    ctx = Context(sla=SlaPolicy(), channels=dict.fromkeys(Provider, ("kafka",)), now=lambda: T0)
+    register_subscribers(broker, lambda: store, ctx)
+    dead: list[dict[str, Any]] = []
+
+    @broker.subscriber(OPS_DEADLETTER, group_id="wiring-test-dead")
+    async def collect(letter: dict[str, Any]) -> None:
+        dead.append(letter)
+
+    async with TestKafkaBroker(broker) as test_broker:
+        yield Wired(test_broker, store, dead)
+
+
+async def test_both_halves_on_their_topics_make_an_assignment(
+    wired: Wired, referral_id: UUID
+) -> None:
+    await wired.publish(decision_for(referral_id), REFERRALS_DECIDED, referral_id)
+    await wired.publish(received_event(referral_id), REFERRALS_RECEIVED, referral_id)
+    assert list(wired.store.rows) == [f"asg_{referral_id}_1"]
+
+
+async def test_a_decision_without_a_referral_id_is_dead_lettered(
+    wired: Wired, referral_id: UUID
+) -> None:
+    body = decision_for(referral_id).model_dump(mode="json") | {"referral_id": None}
+    await wired.publish(body, REFERRALS_DECIDED, referral_id)
+    (letter,) = wired.dead
+    assert (letter["reason_code"], letter["source_topic"]) == (
+        "decision_without_referral_id",
+        REFERRALS_DECIDED,
+    )
+
+
+async def test_a_malformed_decision_is_dead_lettered_by_field(
+    wired: Wired, referral_id: UUID
+) -> None:
+    body = decision_for(referral_id).model_dump(mode="json") | {"priority": "whenever"}
+    await wired.publish(body, REFERRALS_DECIDED, referral_id)
+    (letter,) = wired.dead
+    assert letter["reason_code"] == "validation_failed"
+    assert letter["error_fields"] == ["decision.priority"]
+
+
+async def test_an_answer_for_no_current_assignment_is_dead_lettered(
+    wired: Wired, referral_id: UUID
+) -> None:
+    answer = {
+        "referral_id": str(referral_id),
+        "provider": "juno",
+        "status": "accepted",
+        "at": T0.isoformat(),
+    }
+    await wired.publish(answer, ASSIGNMENTS_RESPONSES, referral_id)
+    (letter,) = wired.dead
+    assert letter["reason_code"] == "assignment_not_current"
+    assert wired.store.states() == []
