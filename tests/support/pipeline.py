@@ -6,12 +6,14 @@ started by `scripts/infra.sh`, with webhooks pointed at this pipeline's own demo
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.infra import service_env
+from tests.support.infra import ROOT, service_env
 from tests.support.processes import ServiceProcess, free_port
 
 
@@ -60,21 +62,24 @@ def build_pipeline(stack: dict[str, str], workdir: Path) -> Pipeline:
     )
 
 
-def provision_demo_agency(pipeline: Pipeline) -> None:
-    import subprocess
-    import sys
-
+def provision_demo_agency_env(env: dict[str, str], api_key: str) -> None:
+    """Register the demo agency and its key (idempotent)."""
     for args in (
         ["agency-add", "demo-agency", "Demo referring agency"],
-        ["key-create", "demo-agency", "--label", "tests", "--token", pipeline.api_key],
+        ["key-create", "demo-agency", "--label", "tests", "--token", api_key],
     ):
         subprocess.run(
             [sys.executable, "-m", "services.intake", *args],
-            env=pipeline.intake.env,
+            env=env,
+            cwd=ROOT,
             check=True,
             capture_output=True,
             timeout=60,
         )
+
+
+def provision_demo_agency(pipeline: Pipeline) -> None:
+    provision_demo_agency_env(pipeline.intake.env, pipeline.api_key)
 
 
 @contextmanager

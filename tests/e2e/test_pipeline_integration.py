@@ -1,0 +1,110 @@
+"""End to end through the real broker and database: a referral POSTed to intake is stored,
+published, decided by the router and delivered by the gateway as a signed webhook to the
+demo provider receiver, which verifies it with the official `standardwebhooks` package."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from tests.support.pipeline import Pipeline, build_pipeline, running
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    workdir: Path = tmp_path_factory.mktemp("pipeline")
+    with running(build_pipeline(stack_env, workdir)) as started:
+        yield started
+
+
+def _submit(pipeline: Pipeline, submission: dict[str, Any]) -> str:
+    body = submission | {"submission_id": f"{submission['submission_id']}-{uuid4().hex[:8]}"}
+    response = httpx.post(
+        f"{pipeline.intake.url}/v1/referrals",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {pipeline.api_key}"},
+    )
+    assert response.status_code == 201, response.text
+    referral_id: str = response.json()["referral_id"]
+    return referral_id
+
+
+def _deliveries(pipeline: Pipeline, referral_ids: set[str], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    found: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        got = httpx.get(f"{pipeline.receiver.url}/received", timeout=5).json()
+        found = {d["referral_id"]: d for d in got["deliveries"] if d["referral_id"] in referral_ids}
+        if set(found) == referral_ids:
+            break
+        time.sleep(0.3)
+    return found
+
+
+def _timeline(
+    pipeline: Pipeline, referral_id: str, state: str, timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = httpx.get(
+            f"{pipeline.intake.url}/v1/referrals/{referral_id}",
+            timeout=5,
+            headers={"Authorization": f"Bearer {pipeline.api_key}"},
+        ).json()
+        if any(e["state"] == state for e in status.get("timeline", [])):
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"referral {referral_id} never reached {state!r}: {status}")
+
+
+def test_every_public_case_is_delivered_to_the_expected_provider_with_its_pathway(
+    pipeline: Pipeline, public_cases: list[dict[str, Any]]
+) -> None:
+    sent = {_submit(pipeline, case["submission"]): case["expect"] for case in public_cases}
+    to_deliver = {rid for rid, expect in sent.items() if expect["provider"] is not None}
+    deliveries = _deliveries(pipeline, to_deliver)
+    assert set(deliveries) == to_deliver, f"not delivered: {to_deliver - set(deliveries)}"
+    for referral_id in to_deliver:
+        expect, delivery = sent[referral_id], deliveries[referral_id]
+        decision = delivery["assignment"]["decision"]
+        assert delivery["provider"] == expect["provider"], referral_id
+        assert decision["pathway"] == expect["pathway"]
+        assert decision["priority"] == expect["priority"]
+        assert sorted(decision["notify"]) == sorted(expect["notify"])
+        assert decision["locality"]["area"] == expect["area"]
+        assert delivery["count"] == 1, "delivered more than once"
+        assert delivery["assignment"]["referral"]["victim"]["safe_contact"]
+
+
+def test_an_out_of_area_referral_is_decided_and_delivered_to_nobody(
+    pipeline: Pipeline, public_cases: list[dict[str, Any]]
+) -> None:
+    case = next(c for c in public_cases if c["expect"]["pathway"] == "out_of_area")
+    referral_id = _submit(pipeline, case["submission"])
+    status = _timeline(pipeline, referral_id, "decided")
+    decided = next(e for e in status["timeline"] if e["state"] == "decided")
+    assert (decided["pathway"], decided["provider"]) == ("out_of_area", None)
+    time.sleep(2)
+    got = httpx.get(f"{pipeline.receiver.url}/received", timeout=5).json()
+    assert referral_id not in {d["referral_id"] for d in got["deliveries"]}
+
+
+def test_the_agency_sees_the_referral_delivered_on_its_status_timeline(
+    pipeline: Pipeline, public_cases: list[dict[str, Any]]
+) -> None:
+    referral_id = _submit(pipeline, public_cases[0]["submission"])
+    status = _timeline(pipeline, referral_id, "delivered")
+    states = [e["state"] for e in status["timeline"]]
+    assert states.index("received") < states.index("decided") < states.index("delivered")

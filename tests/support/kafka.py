@@ -1,0 +1,87 @@
+"""Reading and writing real Kafka topics in tests (aiokafka, loopback only)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: str | None
+    headers: dict[str, str]
+    value: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+async def collect(
+    bootstrap: str,
+    topic: str,
+    keep: Callable[[Record], bool],
+    *,
+    until: Callable[[list[Record]], bool],
+    timeout: float = 60.0,
+    settle: float = 0.0,
+) -> list[Record]:
+    """Read `topic` from the beginning until `until(kept)` holds (then `settle` s more) or timeout."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-{uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    kept: list[Record] = []
+    deadline = time.monotonic() + timeout
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                for m in messages:
+                    record = Record(
+                        m.topic,
+                        m.key.decode() if m.key else None,
+                        {k: v.decode() for k, v in (m.headers or ())},
+                        m.value or b"",
+                    )
+                    if keep(record):
+                        kept.append(record)
+            if settle_until is None and until(kept):
+                settle_until = time.monotonic() + settle
+            if settle_until is not None and time.monotonic() >= settle_until:
+                break
+    finally:
+        await consumer.stop()
+    return kept
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    *,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic,
+            value,
+            key=key.encode() if key else None,
+            headers=[(k, v.encode()) for k, v in (headers or {}).items()],
+        )
+    finally:
+        await producer.stop()
