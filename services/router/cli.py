@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the dev set
+from tqdm import tqdm
 
 from services.router.domain import Comparison, PostcodeDirectory, Rules, compare
 from services.router.engine import load_rules
