@@ -19,13 +19,27 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PG_DIR="$DEV_DIR/pg"
-PG_DATA="$PG_DIR/data"
-PG_SOCKET_DIR="$PG_DIR/run"
-PG_LOG="$LOG_DIR/postgres.log"
 PG_SEARCH_ROOT="${PG_SEARCH_ROOT:-/usr/lib/postgresql}"
 PG_START_TIMEOUT="${PG_START_TIMEOUT:-60}"
 PG_OS_USER="${PG_OS_USER:-postgres}"
+PG_DIR="${PG_DIR:-$DEV_DIR/pg}"
+PG_LOG="${PG_LOG:-$LOG_DIR/postgres.log}"
+# Run as root, the server runs as $PG_OS_USER, which must be able to reach the cluster folder.
+# A clone inside a private folder (mode 700 somewhere above it) is out of its reach: then the
+# cluster lives under /var/tmp instead, in a folder named after this clone's path, and
+# .dev/pg-location says where.
+if [[ $EUID -eq 0 && "$PG_DIR" == "$DEV_DIR/pg" ]] && id -u "$PG_OS_USER" >/dev/null 2>&1; then
+    mkdir -p "$DEV_DIR"
+    if ! runuser -u "$PG_OS_USER" -- test -x "$DEV_DIR" 2>/dev/null; then
+        PG_DIR="/var/tmp/referral-routing-pg/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+        PG_LOG="$PG_DIR/postgres.log"
+        mkdir -p "$PG_DIR"
+        chmod 755 /var/tmp/referral-routing-pg
+        printf '%s\n' "$PG_DIR" >"$DEV_DIR/pg-location"
+    fi
+fi
+PG_DATA="$PG_DIR/data"
+PG_SOCKET_DIR="$PG_DIR/run"
 PG_DATABASE=referrals
 # role:schema:password variable
 PG_SERVICES=(
