@@ -46,6 +46,7 @@ wait_ready() { # name port path timeout
 }
 
 up() {
+  cd "$ROOT"
   mkdir -p "$DEV_DIR/demo"
   provision
   for name in "${ORDER[@]}"; do
@@ -55,8 +56,11 @@ up() {
       continue
     fi
     port_open 127.0.0.1 "$port" && die "port $port is taken by another process; $name cannot start"
+    # Background the service itself (not a subshell), so the pid file names the service and no
+    # process is left holding the caller's stdout open.
     # shellcheck disable=SC2086  # cmd is a word list on purpose
-    (cd "$ROOT" && nohup "$PY" -m $cmd >>"$LOG_DIR/$name.log" 2>&1 & echo $! >"$RUN_DIR/$name.pid")
+    nohup "$PY" -m $cmd >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR/$name.pid"
     log "$name started (pid $(<"$RUN_DIR/$name.pid")), log $LOG_DIR/$name.log"
   done
   wait_ready demo_receiver "$RECEIVER_PORT" /healthz 30
