@@ -31,7 +31,7 @@ PG_LOG="${PG_LOG:-$LOG_DIR/postgres.log}"
 if [[ $EUID -eq 0 && "$PG_DIR" == "$DEV_DIR/pg" ]] && id -u "$PG_OS_USER" >/dev/null 2>&1; then
     mkdir -p "$DEV_DIR"
     if ! runuser -u "$PG_OS_USER" -- test -x "$DEV_DIR" 2>/dev/null; then
-        PG_DIR="/var/tmp/referral-routing-pg/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+        PG_DIR="/var/tmp/referral-routing-pg/$(printf '%s' "$DEV_DIR" | sha256sum | cut -c1-12)"
         PG_LOG="$PG_DIR/postgres.log"
         mkdir -p "$PG_DIR"
         chmod 755 /var/tmp/referral-routing-pg

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV = ROOT / ".dev"
+# The scripts' runtime folder; DEV_DIR (with KAFKA_PORT, KAFKA_CONTROLLER_PORT and PG_PORT)
+# lets several independent stacks run side by side on one machine.
+DEV = Path(os.environ.get("DEV_DIR", ROOT / ".dev"))
 
 
 def ensure_infrastructure() -> dict[str, str]:
