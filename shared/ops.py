@@ -65,6 +65,8 @@ class AlertKind(StrEnum):
     SLA_BREACHED = "sla_breached"
     DECLINED_BY_LEAD = "declined_by_lead"
     CONSUMER_LAG = "consumer_lag"
+    # A decision with no referral details, or details with no decision, after the allowed time.
+    REFERRAL_HALF_MISSING = "referral_half_missing"
 
 
 class OpsAlert(ContractModel):

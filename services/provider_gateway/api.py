@@ -1,8 +1,12 @@
-"""The providers' HTTP callback: `POST /v1/assignments/{referral_id}/response`.
+"""The providers' HTTP API: `GET /v1/assignments/{referral_id}` (read your assignment) and
+`POST /v1/assignments/{referral_id}/response` (answer it).
 
 Rules kept here:
 - the caller is the provider whose API key is the Bearer token (compared in constant time);
   no key, an unknown key: 401;
+- a provider reads only its own current assignment of a referral: another provider's, one that
+  has passed to another provider, or none at all are the same 404, so a provider learns
+  nothing about referrals that are not its own;
 - a provider answers only for itself and only for its own current assignment of that referral:
   a body naming another provider is 403, no such assignment 404, a move the assignment cannot
   make 409; the same answer twice is accepted again (200, `duplicate: true`);
@@ -13,7 +17,8 @@ Rules kept here:
 # and `Depends(caller)` names a function local to `add_response_route`.
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -26,7 +31,7 @@ from pydantic import BaseModel, SecretStr
 from services.provider_gateway.domain import InvalidTransition, NotCurrentAssignment
 from services.provider_gateway.handlers import Context, record_response
 from services.provider_gateway.ports import ReferralUnits
-from shared import Provider, ProviderResponse
+from shared import Assignment, Provider, ProviderResponse
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +42,19 @@ class ResponseRecorded(BaseModel):
     provider: Provider
     state: str
     duplicate: bool
+
+
+class CurrentAssignment(BaseModel):
+    """A provider's current assignment of a referral: where it stands, and its body."""
+
+    assignment_id: str
+    referral_id: UUID
+    provider: Provider
+    round: int
+    state: str
+    sla_due_at: datetime
+    delivered_at: datetime | None
+    assignment: Assignment
 
 
 def error(status: int, detail: str, field: str, code: str, message: str) -> JSONResponse:
@@ -69,6 +87,74 @@ def provider_for_key(keys: Mapping[Provider, SecretStr], token: str) -> Provider
     return found
 
 
+def caller_of(
+    keys: Mapping[Provider, SecretStr],
+) -> Callable[..., Awaitable[Provider | None]]:
+    """A dependency giving the provider whose key is the Bearer token, or None."""
+
+    async def caller(authorization: Annotated[str | None, Header()] = None) -> Provider | None:
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        return provider_for_key(keys, authorization.removeprefix("Bearer ").strip())
+
+    return caller
+
+
+def unauthorised() -> JSONResponse:
+    return error(
+        401,
+        "a valid provider API key is required",
+        "Authorization",
+        "unauthorised",
+        "send 'Bearer <provider api key>'",
+    )
+
+
+def add_read_route(
+    app: FastAPI, keys: Mapping[Provider, SecretStr], store: Callable[[], ReferralUnits]
+) -> None:
+    """Add `GET /v1/assignments/{referral_id}`: the caller's current assignment."""
+    caller = caller_of(keys)
+
+    @app.get(
+        "/v1/assignments/{referral_id}",
+        response_model=CurrentAssignment,
+        tags=["providers"],
+        responses={401: {}, 404: {}},
+    )
+    async def read(referral_id: UUID, provider: Annotated[Provider | None, Depends(caller)]) -> Any:
+        if provider is None:
+            return unauthorised()
+        async with store().referral(referral_id) as tx:
+            current = [
+                r
+                for r in await tx.assignments()
+                if r.provider is provider and r.superseded_at is None
+            ]
+            body = await tx.body(current[-1].assignment_id) if current else None
+        if not current or body is None:
+            return error(
+                404,
+                "no current assignment",
+                "referral_id",
+                "not_found",
+                "has no current assignment of yours",
+            )
+        row = current[-1]
+        structlog.contextvars.bind_contextvars(referral_id=str(referral_id))
+        log.info("assignment read", provider=provider.value, assignment_id=row.assignment_id)
+        return CurrentAssignment(
+            assignment_id=row.assignment_id,
+            referral_id=row.referral_id,
+            provider=row.provider,
+            round=row.round,
+            state=row.state.value,
+            sla_due_at=row.sla_due_at,
+            delivered_at=row.delivered_at,
+            assignment=body,
+        )
+
+
 def add_response_route(
     app: FastAPI,
     keys: Mapping[Provider, SecretStr],
@@ -77,11 +163,7 @@ def add_response_route(
 ) -> None:
     """Add the callback route (and its 422 handler) to `app`."""
     app.add_exception_handler(RequestValidationError, validation_error)
-
-    async def caller(authorization: Annotated[str | None, Header()] = None) -> Provider | None:
-        if not authorization or not authorization.startswith("Bearer "):
-            return None
-        return provider_for_key(keys, authorization.removeprefix("Bearer ").strip())
+    caller = caller_of(keys)
 
     @app.post(
         "/v1/assignments/{referral_id}/response",
@@ -95,13 +177,7 @@ def add_response_route(
         provider: Annotated[Provider | None, Depends(caller)],
     ) -> Any:
         if provider is None:
-            return error(
-                401,
-                "a valid provider API key is required",
-                "Authorization",
-                "unauthorised",
-                "send 'Bearer <provider api key>'",
-            )
+            return unauthorised()
         if response.provider is not provider:
             return error(
                 403,

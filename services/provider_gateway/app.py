@@ -1,10 +1,13 @@
 """The provider gateway's process: subscribers, the HTTP callback, and the background loops.
 
-HTTP:  POST /v1/assignments/{referral_id}/response, /healthz, /readyz, /metrics.
+HTTP:  GET /v1/assignments/{referral_id}, POST /v1/assignments/{referral_id}/response,
+       /healthz, /readyz, /metrics.
 Kafka: `referrals.received.v1` + `referrals.decided.v1` -> assignments;
        `assignments.responses.v1` -> answers, re-routing.
 Loops: delivery workers (webhook and `assignments.<provider>.v1`), the outbox relay (ops
-       events, alerts, dead letters), the acceptance-deadline checker, a NOTIFY listener.
+       events, alerts, dead letters), the acceptance-deadline checker, the half-missing checker
+       (a decision or a referral still waiting for its other half), the queue-depth gauge, a
+       NOTIFY listener.
 Nothing connects at import time: the pool, the HTTP client and the broker start in the lifespan.
 """
 
@@ -26,6 +29,7 @@ from faststream.kafka import KafkaBroker
 
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.outbox import OutboxRelay, kafka_publisher
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
@@ -34,15 +38,16 @@ from services.common.runtime import (
     kafka_ready,
 )
 from services.common.settings import dsn
+from services.provider_gateway import metrics
 from services.provider_gateway.adapters.channels import KafkaSender, WebhookSender
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.loops import listen, run_loop
-from services.provider_gateway.adapters.outbox import OUTBOX_CHANNEL, OutboxRelay, kafka_publisher
+from services.provider_gateway.adapters.outbox import OUTBOX, OUTBOX_CHANNEL
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
-from services.provider_gateway.api import add_response_route
+from services.provider_gateway.api import add_read_route, add_response_route
 from services.provider_gateway.config import GatewaySettings
 from services.provider_gateway.delivery import DeliveryWorker
-from services.provider_gateway.handlers import Context, check_overdue
+from services.provider_gateway.handlers import Context, check_half_missing, check_overdue
 from services.provider_gateway.ports import Sender
 from services.provider_gateway.subscribers import register_subscribers
 from shared import Service
@@ -50,6 +55,7 @@ from shared import Service
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 DELIVERY_WORKERS = 2
+QUEUE_GAUGE_SECONDS = 5.0
 
 
 # Jitter needs no cryptographic strength; SystemRandom just needs no seeding.
@@ -76,6 +82,41 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("the gateway is not started")
         return ReferralStore(self.pool)
+
+
+def _start_checkers(rt: Runtime, deliveries: DeliveryStore, clock: Callable[[], datetime]) -> None:
+    """The periodic loops: acceptance deadlines, referrals missing a half, the queue gauges."""
+    settings, ctx = rt.settings, rt.ctx
+
+    async def overdue_step() -> int:
+        done = 0
+        for referral_id in await rt.referrals.overdue(clock()):
+            async with rt.referrals.referral(referral_id) as tx:
+                done += await check_overdue(tx, ctx)
+        return done
+
+    async def half_missing_step() -> int:
+        done = 0
+        since = clock() - timedelta(seconds=settings.half_missing_after_seconds)
+        for referral_id in await rt.referrals.halves_waiting(since):
+            async with rt.referrals.referral(referral_id) as tx:
+                done += await check_half_missing(tx, referral_id, ctx)
+        return done
+
+    async def queue_gauge_step() -> int:
+        metrics.set_queue(await deliveries.queue_depth())
+        return 0
+
+    every = settings.sla_check_seconds
+    rt.tasks.start("sla-checker", run_loop("sla-checker", overdue_step, idle_seconds=every))
+    rt.tasks.start(
+        "half-missing-checker",
+        run_loop("half-missing-checker", half_missing_step, idle_seconds=every),
+    )
+    rt.tasks.start(
+        "queue-gauge",
+        run_loop("queue-gauge", queue_gauge_step, idle_seconds=QUEUE_GAUGE_SECONDS),
+    )
 
 
 def create_app(
@@ -113,17 +154,10 @@ def create_app(
         }
         deliveries = DeliveryStore(pool)
         wake = {DELIVERY_CHANNEL: asyncio.Event(), OUTBOX_CHANNEL: asyncio.Event()}
-        relay = OutboxRelay(pool, kafka_publisher(broker))
+        relay = OutboxRelay(pool, OUTBOX, kafka_publisher(broker))
 
         async def relay_step() -> int:
             return await relay.drain_once() if rt.starter.connected.is_set() else 0
-
-        async def overdue_step() -> int:
-            done = 0
-            for referral_id in await rt.referrals.overdue(clock()):
-                async with rt.referrals.referral(referral_id) as tx:
-                    done += await check_overdue(tx, ctx)
-            return done
 
         rt.tasks.start("kafka-connect", rt.starter.run())
         rt.tasks.start("notify-listener", listen(pool, wake))
@@ -152,10 +186,7 @@ def create_app(
                     wake=wake[DELIVERY_CHANNEL],
                 ),
             )
-        rt.tasks.start(
-            "sla-checker",
-            run_loop("sla-checker", overdue_step, idle_seconds=settings.sla_check_seconds),
-        )
+        _start_checkers(rt, deliveries, clock)
         log.info("provider gateway started", port=settings.http_port)
         try:
             yield
@@ -179,7 +210,7 @@ def create_app(
             "kafka": lambda: kafka_ready(rt.starter),
         },
     )
-    add_response_route(
-        app, {p: ch.api_key for p, ch in providers.items()}, lambda: rt.referrals, ctx
-    )
+    keys = {p: ch.api_key for p, ch in providers.items()}
+    add_read_route(app, keys, lambda: rt.referrals)
+    add_response_route(app, keys, lambda: rt.referrals, ctx)
     return app

@@ -20,7 +20,15 @@ Variables (GATEWAY_ prefix unless noted; secrets are required and have no defaul
                                        28800,28800,28800)
     GATEWAY_RETRY_GIVE_UP_AFTER_SECONDS  a failing delivery is given up only after this (86400)
     GATEWAY_RETRY_AFTER_MAX_SECONDS    a receiver's Retry-After is honoured up to this (28800)
-Rule kept here: every provider has at least one channel (a webhook or its Kafka topic).
+    GATEWAY_DELIVERY_BATCH_SIZE        deliveries one worker claims at a time (20)
+    GATEWAY_DELIVERY_POLL_SECONDS      an idle worker looks for due deliveries this often (1)
+    GATEWAY_DELIVERY_LEASE_SECONDS     a claimed delivery is due again after this if its result
+                                       was never recorded, e.g. the gateway died mid-send (120)
+    GATEWAY_HALF_MISSING_AFTER_SECONDS  alert when one half of a referral (its details or its
+                                       decision) has waited this long for the other (900)
+Rules kept here: every provider has at least one channel (a webhook or its Kafka topic); the
+delivery lease outlasts one attempt (connect + read timeout), so a slow attempt still in flight
+is never claimed and sent a second time by another worker.
 """
 
 from __future__ import annotations
@@ -102,6 +110,7 @@ class GatewaySettings(ServiceSettings):
     delivery_batch_size: int = 20
     delivery_poll_seconds: float = 1.0
     delivery_lease_seconds: float = 120.0
+    half_missing_after_seconds: float = 900.0
 
     @field_validator("webhook_secret_nwa", "webhook_secret_juno", "webhook_secret_equation")
     @classmethod
@@ -162,6 +171,13 @@ class GatewaySettings(ServiceSettings):
                     f"provider {ch.provider} has no channel: set {PREFIX}{ch.provider.upper()}"
                     f"_WEBHOOK_URL or {PREFIX}{ch.provider.upper()}_KAFKA=true"
                 )
+        attempt = self.connect_timeout_seconds + self.read_timeout_seconds
+        if self.delivery_lease_seconds <= attempt:
+            raise ValueError(
+                f"{PREFIX}DELIVERY_LEASE_SECONDS ({self.delivery_lease_seconds:g}) must exceed one"
+                f" attempt, {PREFIX}CONNECT_TIMEOUT_SECONDS + {PREFIX}READ_TIMEOUT_SECONDS"
+                f" ({attempt:g})"
+            )
         self.retry_policy()
         self.sla_policy()
 

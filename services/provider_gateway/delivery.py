@@ -7,7 +7,8 @@ Rules kept here:
 - every attempt emits `delivery_attempted`; the first channel to deliver an assignment emits
   `delivered` (with its latency); a delivery given up is dead-lettered (by reference) with an
   alert, and emits `delivery_failed` unless another channel already delivered the assignment;
-- a 410 Gone disables the provider's endpoint (one alert) until ops enable it again.
+- a 410 Gone disables the provider's endpoint (one alert) until ops enable it again;
+- each recorded attempt is counted in the Prometheus metrics once its transaction commits.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from services.provider_gateway import ops
+from services.provider_gateway import metrics, ops
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.domain import Delivered, GiveUp, RetryPolicy, Step
 from services.provider_gateway.ports import Claimed, DeliveryUnits, Sender
@@ -56,6 +57,7 @@ async def attempt(
         retry_after=result.retry_after,
         rng=rng,
     )
+    first_delivery = False
     async with store.transaction() as tx:
         if not await tx.finish(claimed, result, step, at=at, first_attempt_at=first):
             return step
@@ -70,6 +72,7 @@ async def attempt(
             reason_code=f"{claimed.channel}:{result.error_code or 'ok'}",
         )
         if isinstance(step, Delivered) and await tx.mark_delivered(claimed.assignment_id, at):
+            first_delivery = True
             await ops.event(
                 tx,
                 ReferralState.DELIVERED,
@@ -124,6 +127,8 @@ async def attempt(
                     status_code=result.status_code,
                     reason_code=f"{claimed.channel}:{step.reason_code}",
                 )
+    # Counted once committed: an attempt whose recording failed is tried again, not counted.
+    metrics.observe_attempt(claimed, result.outcome, step, first_delivery=first_delivery, at=at)
     return step
 
 

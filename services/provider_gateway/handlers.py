@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from services.provider_gateway import ops
 from services.provider_gateway.domain import (
@@ -27,6 +28,7 @@ from shared import (
     AlertKind,
     Assignment,
     Decision,
+    Priority,
     Provider,
     ProviderResponse,
     ReferralReceived,
@@ -165,6 +167,31 @@ async def check_overdue(tx: ReferralUnit, ctx: Context) -> int:
             critical=rerouted is None,
         )
     return len(late)
+
+
+async def check_half_missing(tx: ReferralUnit, referral_id: UUID, ctx: Context) -> int:
+    """Alert ops, once, when only one half of the referral is here (the caller found it late).
+
+    A decision without its details cannot be delivered; details without a decision are a
+    referral nobody has routed. Either way a person must look: critical when the decision
+    says urgent. The alert names the referral and which half is missing, nothing more.
+    """
+    received, decision = await tx.received(), await tx.decision()
+    if (received is None) == (decision is None):
+        return 0  # both halves (the other arrived meanwhile), or neither: nothing waits
+    at = ctx.now()
+    if not await tx.mark_half_alerted(at):
+        return 0
+    await ops.alert(
+        tx,
+        AlertKind.REFERRAL_HALF_MISSING,
+        at,
+        referral_id=referral_id,
+        provider=decision.provider if decision else None,
+        reason_code="decision_missing" if decision is None else "referral_missing",
+        critical=decision is not None and decision.priority is Priority.URGENT,
+    )
+    return 1
 
 
 async def _hand_on(

@@ -59,6 +59,7 @@ class Claimed:
     cycle_attempt: int  # its number since the last replay, which the retry policy counts
     first_attempt_at: datetime | None
     body: bytes
+    received_at: datetime | None = None  # when intake received the referral, for latency
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class ReferralUnit(Emitter, Protocol):
         self, assignment_id: str, response: ProviderResponse, *, channel: str, state: State
     ) -> None: ...
     async def mark_overdue(self, assignment_id: str, at: datetime) -> None: ...
+    async def mark_half_alerted(self, at: datetime) -> bool: ...
 
 
 class ReferralUnits(Protocol):

@@ -39,6 +39,7 @@ class FakeReferralStore:
     channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     responses: dict[tuple[str, str], ProviderResponse] = field(default_factory=dict)
     emitted: list[Emitted] = field(default_factory=list)
+    half_alerted: set[UUID] = field(default_factory=set)
 
     @asynccontextmanager
     async def referral(self, referral_id: UUID) -> AsyncIterator[FakeReferralTx]:
@@ -133,6 +134,11 @@ class FakeReferralTx:
 
     async def mark_overdue(self, assignment_id: str, at: datetime) -> None:
         self._update(assignment_id, overdue_at=at)
+
+    async def mark_half_alerted(self, at: datetime) -> bool:
+        first = self.referral_id not in self._s.half_alerted
+        self._s.half_alerted.add(self.referral_id)
+        return first
 
     async def emit(
         self,

@@ -88,3 +88,19 @@ def test_kafka_bootstrap_may_be_shared_or_prefixed(gateway_env: Env) -> None:
     assert GatewaySettings().kafka_bootstrap_servers == "kafka:9092"
     gateway_env(GATEWAY_KAFKA_BOOTSTRAP_SERVERS="other:9092")
     assert GatewaySettings().kafka_bootstrap_servers == "other:9092"
+
+
+def test_the_delivery_lease_must_outlast_one_attempt(gateway_env: Env) -> None:
+    gateway_env(
+        GATEWAY_CONNECT_TIMEOUT_SECONDS="1",
+        GATEWAY_READ_TIMEOUT_SECONDS="3",
+        GATEWAY_DELIVERY_LEASE_SECONDS="4",
+    )
+    with pytest.raises(ValueError, match="GATEWAY_DELIVERY_LEASE_SECONDS"):
+        GatewaySettings().check()
+    gateway_env(
+        GATEWAY_CONNECT_TIMEOUT_SECONDS="1",
+        GATEWAY_READ_TIMEOUT_SECONDS="2.5",
+        GATEWAY_DELIVERY_LEASE_SECONDS="4",
+    )
+    GatewaySettings().check()

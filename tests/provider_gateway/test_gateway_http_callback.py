@@ -1,4 +1,4 @@
-"""The providers' HTTP callback, over ASGI, against the in-memory store."""
+"""The providers' HTTP API (read an assignment, answer it), over ASGI, against the in-memory store."""
 
 from __future__ import annotations
 
@@ -11,10 +11,15 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.provider_gateway.api import add_response_route, provider_for_key
+from services.provider_gateway.api import add_read_route, add_response_route, provider_for_key
 from services.provider_gateway.domain import SlaPolicy
-from services.provider_gateway.handlers import Context, record_decision, record_received
-from shared import Provider
+from services.provider_gateway.handlers import (
+    Context,
+    record_decision,
+    record_received,
+    record_response,
+)
+from shared import Provider, ProviderResponse
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import API_KEYS, T0, decision_for, received_event
 
@@ -34,6 +39,7 @@ def ctx() -> Context:
 @pytest.fixture
 async def client(store: FakeReferralStore, ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
+    add_read_route(app, KEYS, lambda: store)
     add_response_route(app, KEYS, lambda: store, ctx)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
@@ -146,3 +152,68 @@ async def test_an_invalid_body_names_fields_and_echoes_nothing(
 def test_keys_are_matched_to_their_provider() -> None:
     assert provider_for_key(KEYS, API_KEYS["equation"]) is Provider.EQUATION
     assert provider_for_key(KEYS, "") is None
+
+
+async def read(
+    client: httpx.AsyncClient, rid: UUID, key: str | None = API_KEYS["juno"]
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return await client.get(f"/v1/assignments/{rid}", headers=headers)
+
+
+async def test_a_provider_reads_its_current_assignment(
+    client: httpx.AsyncClient, store: FakeReferralStore, ctx: Context, referral_id: UUID
+) -> None:
+    await assigned(store, ctx, referral_id, "juno")
+    response = await read(client, referral_id)
+    assert response.status_code == 200
+    got = response.json()
+    assert (got["assignment_id"], got["provider"], got["round"], got["state"]) == (
+        f"asg_{referral_id}_1",
+        "juno",
+        1,
+        "assigned",
+    )
+    assert got["assignment"]["referral"]["victim"]["name"] == "Sam Example"
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key-0123456789"])
+async def test_reading_without_a_valid_key_is_401(
+    client: httpx.AsyncClient,
+    store: FakeReferralStore,
+    ctx: Context,
+    referral_id: UUID,
+    key: str | None,
+) -> None:
+    await assigned(store, ctx, referral_id, "juno")
+    response = await read(client, referral_id, key=key)
+    assert response.status_code == 401
+    assert "Sam Example" not in response.text
+
+
+async def test_a_provider_cannot_read_another_providers_assignment(
+    client: httpx.AsyncClient, store: FakeReferralStore, ctx: Context, referral_id: UUID
+) -> None:
+    await assigned(store, ctx, referral_id, "equation")
+    response = await read(client, referral_id, key=API_KEYS["juno"])
+    assert response.status_code == 404
+    assert "Sam Example" not in response.text
+    assert (await read(client, referral_id, key=API_KEYS["equation"])).status_code == 200
+
+
+async def test_reading_an_unknown_referral_is_the_same_404(
+    client: httpx.AsyncClient, referral_id: UUID
+) -> None:
+    assert (await read(client, referral_id)).status_code == 404
+
+
+async def test_after_a_reroute_only_the_new_provider_can_read_it(
+    client: httpx.AsyncClient, store: FakeReferralStore, ctx: Context, referral_id: UUID
+) -> None:
+    await assigned(store, ctx, referral_id, "juno")
+    async with store.referral(referral_id) as tx:
+        declined = ProviderResponse.model_validate(body(referral_id, status="declined"))
+        await record_response(tx, declined, channel="kafka", ctx=ctx)
+    assert (await read(client, referral_id, key=API_KEYS["juno"])).status_code == 404
+    lead = await read(client, referral_id, key=API_KEYS["nwa"])
+    assert (lead.json()["assignment_id"], lead.json()["round"]) == (f"asg_{referral_id}_2", 2)

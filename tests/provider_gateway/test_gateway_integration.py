@@ -101,6 +101,7 @@ async def gateway(stack_env: dict[str, str]) -> AsyncIterator[Gateway]:
                 "retry_after_max_seconds": 5.0,
                 "sla_urgent_hours": 0.001,
                 "sla_check_seconds": 0.5,
+                "half_missing_after_seconds": 5.0,
                 "delivery_poll_seconds": 0.2,
                 "read_timeout_seconds": 2.0,
                 **{f"WEBHOOK_SECRET_{p.upper()}": s for p, s in secrets.items()},
@@ -365,3 +366,22 @@ async def test_ops_topics_carry_no_personal_data(gateway: Gateway) -> None:
             text = str(body)
             for personal in ("Sam Example", "NG7 2AH", "07700900123", "police.example"):
                 assert personal not in text
+
+
+async def test_a_decision_whose_referral_never_comes_alerts_ops_once_and_still_assigns_later(
+    gateway: Gateway,
+) -> None:
+    rid, lonely = uuid4(), uuid4()
+    await publish_referral(gateway.bootstrap, None, decision_for(rid, "juno"))
+    await publish_referral(gateway.bootstrap, received_event(lonely), None)
+    alert = await gateway.tap.wait_for("ops.alerts.v1", str(rid), timeout=30)
+    assert (alert["kind"], alert["reason_code"], alert["provider"]) == (
+        "referral_half_missing",
+        "referral_missing",
+        "juno",
+    )
+    other = await gateway.tap.wait_for("ops.alerts.v1", str(lonely), timeout=30)
+    assert other["reason_code"] == "decision_missing"
+    await publish_referral(gateway.bootstrap, received_event(rid), None)
+    await gateway.delivered_to("juno", f"asg_{rid}_1")
+    assert len(gateway.tap.bodies("ops.alerts.v1", str(rid))) == 1

@@ -40,10 +40,17 @@ WITH due AS (
 )
 UPDATE deliveries d SET next_attempt_at = $1 + $5::interval
 FROM due, assignments a
+LEFT JOIN referrals_received r ON r.referral_id = a.referral_id
 WHERE d.assignment_id = due.assignment_id AND d.channel = due.channel
   AND a.assignment_id = d.assignment_id
 RETURNING d.assignment_id, d.channel, d.attempts, d.retry_base, d.first_attempt_at,
-          a.referral_id, a.provider, a.priority, a.pathway, a.payload
+          a.referral_id, a.provider, a.priority, a.pathway, a.payload,
+          (r.received ->> 'received_at')::timestamptz AS received_at
+"""
+
+_QUEUE = """
+SELECT channel, count(*) AS pending, count(*) FILTER (WHERE attempts > 0) AS retrying
+FROM deliveries WHERE state = 'pending' GROUP BY channel
 """
 
 
@@ -59,6 +66,7 @@ def _claimed(r: asyncpg.Record) -> Claimed:
         cycle_attempt=r["attempts"] - r["retry_base"] + 1,
         first_attempt_at=r["first_attempt_at"],
         body=Assignment.model_validate(r["payload"]).model_dump_json().encode(),
+        received_at=r["received_at"],
     )
 
 
@@ -177,6 +185,11 @@ class DeliveryStore:
     ) -> list[Claimed]:
         rows = await self._pool.fetch(_CLAIM, now, kafka, list(webhook_providers), limit, lease)
         return [_claimed(r) for r in rows]
+
+    async def queue_depth(self) -> dict[str, tuple[int, int]]:
+        """{channel: (pending deliveries, of which retrying)}."""
+        rows = await self._pool.fetch(_QUEUE)
+        return {r["channel"]: (r["pending"], r["retrying"]) for r in rows}
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[DeliveryTx]:

@@ -174,6 +174,19 @@ class ReferralTx:
             "UPDATE assignments SET overdue_at = $2 WHERE assignment_id = $1", assignment_id, at
         )
 
+    async def mark_half_alerted(self, at: datetime) -> bool:
+        """Note that ops were told a half is missing; False if they already were."""
+        done = 0
+        for table in ("referrals_received", "decisions"):
+            status: str = await self._conn.execute(
+                f"UPDATE {table} SET missing_alerted_at = $2"  # noqa: S608 - fixed table names
+                " WHERE referral_id = $1 AND missing_alerted_at IS NULL",
+                self.referral_id,
+                at,
+            )
+            done += int(status.rsplit(" ", 1)[-1])
+        return done > 0
+
     async def emit(
         self,
         event: BaseModel,
@@ -203,6 +216,21 @@ class ReferralStore:
                 "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", str(referral_id)
             )
             yield ReferralTx(conn, referral_id)
+
+    async def halves_waiting(self, stored_before: datetime, limit: int = 100) -> list[UUID]:
+        """Referrals with only one half, stored before `stored_before`, not yet alerted."""
+        rows = await self._pool.fetch(
+            "(SELECT r.referral_id FROM referrals_received r"
+            " WHERE r.missing_alerted_at IS NULL AND r.stored_at <= $1 AND NOT EXISTS"
+            " (SELECT 1 FROM decisions d WHERE d.referral_id = r.referral_id) LIMIT $2)"
+            " UNION "
+            "(SELECT d.referral_id FROM decisions d"
+            " WHERE d.missing_alerted_at IS NULL AND d.stored_at <= $1 AND NOT EXISTS"
+            " (SELECT 1 FROM referrals_received r WHERE r.referral_id = d.referral_id) LIMIT $2)",
+            stored_before,
+            limit,
+        )
+        return [r["referral_id"] for r in rows]
 
     async def overdue(self, now: datetime, limit: int = 100) -> list[UUID]:
         rows = await self._pool.fetch(
