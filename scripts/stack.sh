@@ -32,7 +32,7 @@ ORDER=(demo_receiver intake router provider_gateway)
 provision() {
   # The demo agency and its API key (the key itself comes from .dev/secrets.env).
   (cd "$ROOT" && "$PY" -m services.intake agency-add demo-agency "Demo referring agency" >/dev/null &&
-    "$PY" -m services.intake key-create demo-agency --label demo --token "$DEMO_AGENCY_API_KEY" >/dev/null) ||
+    "$PY" -m services.intake key-create demo-agency --label demo --token="$DEMO_AGENCY_API_KEY" >/dev/null) ||
     die "could not provision the demo agency (see the error above)"
 }
 

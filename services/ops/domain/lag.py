@@ -1,0 +1,68 @@
+"""Consumer lag: per group and partition, the committed offset against the end of the log.
+
+Rules kept here:
+- the project's consumer groups and the topics each reads are listed here, as the services
+  declare them (`group_id=` of each subscriber; a test keeps the two in step);
+- a partition the group has not committed on lags by everything still in the log
+  (end - beginning), because every subscriber starts from the earliest offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from services.ops.domain.table import render_table
+from shared import topics
+
+CONSUMER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
+    "intake-submissions": (topics.REFERRALS_SUBMITTED,),
+    "intake-timeline": (topics.REFERRALS_DECIDED,),
+    "intake-timeline-ops": (topics.OPS_EVENTS,),
+    "router": (topics.REFERRALS_RECEIVED,),
+    "provider-gateway-received": (topics.REFERRALS_RECEIVED,),
+    "provider-gateway-decisions": (topics.REFERRALS_DECIDED,),
+    "provider-gateway-responses": (topics.ASSIGNMENTS_RESPONSES,),
+}
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """One group's position on one partition."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    beginning: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        start = self.beginning if self.committed is None or self.committed < 0 else self.committed
+        return max(self.end - start, 0)
+
+
+def render_lag(rows: Iterable[PartitionLag]) -> str:
+    """A table of every partition, then each group's total."""
+    ordered = sorted(rows, key=lambda r: (r.group, r.topic, r.partition))
+    table = render_table(
+        ("group", "topic", "partition", "committed", "end", "lag"),
+        [
+            (
+                r.group,
+                r.topic,
+                r.partition,
+                r.committed if r.committed is not None and r.committed >= 0 else None,
+                r.end,
+                r.lag,
+            )
+            for r in ordered
+        ],
+    )
+    totals: dict[str, int] = {}
+    for r in ordered:
+        totals[r.group] = totals.get(r.group, 0) + r.lag
+    summary = render_table(("group", "total lag"), sorted(totals.items()))
+    return table + "\n\n" + summary

@@ -1,0 +1,283 @@
+"""A run of the real pipeline that takes every path personal data could leak through.
+
+What it does, in order, against real processes (receiver, intake, router, gateway):
+- R1 (city, HTTP) is delivered to juno, then declined by juno over the HTTP callback with a
+  marker as its free-text reason, so the gateway re-routes it to nwa;
+- R2 (county, HTTP) meets nwa's endpoint failing twice with 503, and is delivered on a retry;
+- R3 (male, HTTP) meets equation's webhook refusing it for good (400): dead letter and alert;
+- R4 (city, Kafka, consent not given, a lawful basis recorded) is accepted from Kafka;
+- an invalid submission over HTTP (422) and over Kafka (rejected), an unparseable one on
+  `referrals.submitted.v1`, and two poison messages on `referrals.received.v1` (invalid JSON
+  fields, and bytes that are not JSON), all full of markers, take the dead-letter paths.
+Then it collects what ops could see: every new message on the ops topics (key, headers, raw
+value), every service's log file, and every service's `/metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.topics import (
+    ASSIGNMENTS_RESPONSES,
+    OPS_ALERTS,
+    OPS_DEADLETTER,
+    OPS_EVENTS,
+    REFERRALS_RECEIVED,
+    REFERRALS_SUBMITTED,
+)
+from tests.ops.markers import MarkedReferral, run_token
+from tests.support.kafka import produce
+from tests.support.pipeline import Pipeline
+
+OPS = (OPS_EVENTS, OPS_ALERTS, OPS_DEADLETTER)
+PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    value: bytes
+
+    def text(self) -> str:
+        parts = [self.key.decode(errors="replace") if self.key else ""]
+        parts += [f"{k}={v.decode(errors='replace')}" for k, v in self.headers]
+        parts.append(self.value.decode(errors="replace"))
+        return "\n".join(parts)
+
+
+@dataclass
+class Run:
+    """What the scenario did and what ops could see afterwards."""
+
+    token: str
+    referrals: dict[str, MarkedReferral]
+    referral_ids: dict[str, str]
+    extra_markers: dict[str, str]
+    ops_messages: list[Message] = field(default_factory=list)
+    responses: list[Message] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, str] = field(default_factory=dict)
+    record: str = ""
+
+    def all_markers(self) -> dict[str, str]:
+        out = {f"{tag} {k}": v for tag, r in self.referrals.items() for k, v in r.markers.items()}
+        return out | self.extra_markers
+
+
+async def end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def read_since(bootstrap: str, start: dict[TopicPartition, int]) -> list[Message]:
+    """Every message from `start` up to the current end of each partition."""
+    ends = await end_offsets(bootstrap, tuple(sorted({tp.topic for tp in start})))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    out: list[Message] = []
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            positions = {tp: await consumer.position(tp) for tp in start}
+            if all(positions[tp] >= ends[tp] for tp in start):
+                break
+            for tp, messages in (await consumer.getmany(timeout_ms=500)).items():
+                out.extend(
+                    Message(
+                        tp.topic,
+                        tp.partition,
+                        m.offset,
+                        m.key,
+                        tuple(m.headers or ()),
+                        m.value or b"",
+                    )
+                    for m in messages
+                    if m.offset < ends[tp]
+                )
+    finally:
+        await consumer.stop()
+    return out
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def deliveries(pipeline: Pipeline) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = httpx.get(f"{pipeline.receiver.url}/received", timeout=5).json()[
+        "deliveries"
+    ]
+    return got
+
+
+def delivered_to(pipeline: Pipeline, referral_id: str, provider: str) -> bool:
+    return any(
+        d["referral_id"] == referral_id and d["provider"] == provider for d in deliveries(pipeline)
+    )
+
+
+def control(pipeline: Pipeline, provider: str, **wanted: Any) -> None:
+    r = httpx.post(f"{pipeline.receiver.url}/control/{provider}", json=wanted, timeout=5)
+    r.raise_for_status()
+
+
+def submit(pipeline: Pipeline, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{pipeline.intake.url}/v1/referrals",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {pipeline.api_key}"},
+    )
+
+
+def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
+    bootstrap = stack["KAFKA_BOOTSTRAP_SERVERS"]
+    token = run_token()
+    start = asyncio.run(end_offsets(bootstrap, (*OPS, ASSIGNMENTS_RESPONSES)))
+    refs = {
+        "r1": MarkedReferral("r1", "NG7 2AH", "female"),
+        "r2": MarkedReferral("r2", "NG24 2UE", "female"),
+        "r3": MarkedReferral("r3", "NG7 2AH", "male"),
+        "r4": MarkedReferral("r4", "NG7 2AH", "female", consent_given=False),
+    }
+    bodies = {tag: r.submission(token) for tag, r in refs.items()}
+    ids: dict[str, str] = {}
+    extra = {
+        "decline reason": f"Zqx{token}declinereason victim moved house",
+        "invalid http": f"Zqx{token}invalidhttp Person",
+        "invalid kafka": f"Zqx{token}invalidkafka Person",
+        "unparseable kafka": f"Zqx{token}unparseable Person",
+        "poison received": f"Zqx{token}poisonjson Person",
+        "poison bytes": f"Zqx{token}poisonbytes Person",
+    }
+
+    # R1: delivered to juno, then declined over HTTP: re-routed to nwa.
+    r = submit(pipeline, bodies["r1"])
+    assert r.status_code == 201, r.text
+    ids["r1"] = r.json()["referral_id"]
+    wait_for("r1 at juno", lambda: delivered_to(pipeline, ids["r1"], "juno"))
+    answer = {
+        "referral_id": ids["r1"],
+        "provider": "juno",
+        "status": "declined",
+        "reason": extra["decline reason"],
+        "at": datetime.now(UTC).isoformat(),
+    }
+    r = httpx.post(
+        f"{pipeline.gateway.url}/v1/assignments/{ids['r1']}/response",
+        json=answer,
+        headers={"Authorization": f"Bearer {stack['PROVIDER_API_KEY_JUNO']}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+
+    # R2: nwa fails twice with 503, then recovers. R3: equation refuses for good.
+    control(pipeline, "nwa", fail_status=503, fail_times=2)
+    control(pipeline, "equation", fail_status=400)
+    for tag in ("r2", "r3"):
+        r = submit(pipeline, bodies[tag])
+        assert r.status_code == 201, r.text
+        ids[tag] = r.json()["referral_id"]
+
+    # R4 over Kafka, and the submissions that must be refused or dead-lettered.
+    invalid_http = bodies["r4"] | {"victim": {"name": extra["invalid http"], "postcode": "nope"}}
+    r = submit(pipeline, invalid_http)
+    assert r.status_code == 422, r.text
+    invalid_kafka = json.dumps(
+        bodies["r4"]
+        | {"submission_id": f"OPS-{token}-bad", "victim": {"name": extra["invalid kafka"]}}
+    ).encode()
+    poison_json = json.dumps(
+        {"referral_id": "not-a-uuid", "submission": {"victim": {"name": extra["poison received"]}}}
+    ).encode()
+    kafka_headers = {"agency-id": "notts-police", "content-type": "application/json"}
+
+    async def send() -> None:
+        await produce(
+            bootstrap,
+            REFERRALS_SUBMITTED,
+            json.dumps(bodies["r4"]).encode(),
+            key=bodies["r4"]["submission_id"],
+            headers=kafka_headers,
+        )
+        await produce(
+            bootstrap,
+            REFERRALS_SUBMITTED,
+            invalid_kafka,
+            key=f"OPS-{token}-bad",
+            headers=kafka_headers,
+        )
+        await produce(
+            bootstrap,
+            REFERRALS_SUBMITTED,
+            b"{not json " + extra["unparseable kafka"].encode(),
+            key=f"OPS-{token}-unparseable",
+            headers=kafka_headers,
+        )
+        await produce(bootstrap, REFERRALS_RECEIVED, poison_json, key=str(uuid4()))
+        await produce(
+            bootstrap,
+            REFERRALS_RECEIVED,
+            b"\xff\xfe" + extra["poison bytes"].encode(),
+            key=str(uuid4()),
+        )
+
+    asyncio.run(send())
+
+    def r4_delivered() -> bool:
+        for d in deliveries(pipeline):
+            if d["assignment"]["decision"]["submission_id"] == bodies["r4"]["submission_id"]:
+                ids["r4"] = d["referral_id"]
+                return True
+        return False
+
+    wait_for("r1 re-routed to nwa", lambda: delivered_to(pipeline, ids["r1"], "nwa"))
+    wait_for("r2 delivered to nwa after retries", lambda: delivered_to(pipeline, ids["r2"], "nwa"))
+    wait_for("r4 delivered from Kafka", r4_delivered)
+
+    def dead_letters() -> list[Message]:
+        return [m for m in asyncio.run(read_since(bootstrap, start)) if m.topic == OPS_DEADLETTER]
+
+    # intake (unparseable), router and gateway (two poisons each), gateway (r3's webhook).
+    wait_for("the dead letters", lambda: len(dead_letters()) >= 6, timeout=60)
+    control(pipeline, "equation")
+    time.sleep(3)  # let the relays publish whatever the last steps queued
+
+    run = Run(token, refs, ids, extra)
+    everything = asyncio.run(read_since(bootstrap, start))
+    run.ops_messages = [m for m in everything if m.topic in OPS]
+    run.responses = [m for m in everything if m.topic == ASSIGNMENTS_RESPONSES]
+    for process in (pipeline.intake, pipeline.router, pipeline.gateway):
+        run.metrics[process.name] = httpx.get(f"{process.url}/metrics", timeout=5).text
+    for process in pipeline.all:
+        run.logs[process.name] = process.log_path.read_text(errors="replace")
+    run.record = pipeline.record.read_text(errors="replace")
+    return run
