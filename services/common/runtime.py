@@ -3,6 +3,9 @@
 Rules kept here:
 - a service starts and serves HTTP even while Kafka is down: the broker is (re)started in the
   background with backoff, and readiness reports Kafka as not ready until it connects;
+- the cluster is probed with a bare client (closed whatever happens) before the broker starts,
+  so that a Kafka outage at start-up does not leave half-started producers behind (aiokafka
+  reports each as "Unclosed AIOKafkaProducer");
 - background tasks are cancelled and awaited on shutdown, so nothing is left half-done.
 """
 
@@ -10,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.client import AIOKafkaClient
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
@@ -36,6 +41,7 @@ class BrokerStarter:
         delay = 0.5
         while True:
             try:
+                await _probe_cluster(self.broker)
                 await self.broker.start()
             except Exception as exc:  # noqa: BLE001 - every connection failure means "try again"
                 log.warning(
@@ -49,6 +55,20 @@ class BrokerStarter:
             self.connected.set()
             log.info("kafka connected")
             return
+
+
+# The connection settings the probe shares with the broker's own clients (security included).
+_CLIENT_PARAMS = frozenset(inspect.signature(AIOKafkaClient).parameters) - {"loop", "api_version"}
+
+
+async def _probe_cluster(broker: KafkaBroker) -> None:
+    """Fetch the cluster's metadata with a throwaway client; raises if Kafka is unreachable."""
+    settings: dict[str, Any] = getattr(broker, "_connection_kwargs", {})
+    client = AIOKafkaClient(**{k: v for k, v in settings.items() if k in _CLIENT_PARAMS})
+    try:
+        await client.bootstrap()
+    finally:
+        await client.close()
 
 
 class TaskGroup:

@@ -3,11 +3,13 @@
 HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id}, /healthz, /readyz, /metrics.
 Kafka: `referrals.submitted.v1` (agency systems) -> accepted, or `referrals.rejected.v1`;
        `referrals.decided.v1` and `ops.events.v1` -> the status timeline.
+       A body that cannot be decoded (bad UTF-8, bad JSON, nested too deep) is a poison message:
+       dead-lettered and acknowledged, never redelivered in a loop.
 Nothing connects at import time: the pool, the broker and the relay start in the lifespan.
 """
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,9 +22,10 @@ import structlog
 from fastapi import Depends, FastAPI, Header
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from faststream import AckPolicy
+from faststream import AckPolicy, StreamMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import PoisonMessage, dead_letter_middleware, make_broker, publish_event
@@ -38,8 +41,14 @@ from services.intake.adapters.outbox_relay import OutboxRelay
 from services.intake.adapters.store import IntakeStore, OutboxMessage
 from services.intake.config import IntakeSettings
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
+from services.intake.errors import validation_errors
 from services.intake.handlers import accept_submission
-from services.intake.http_errors import BodySizeLimit, error_response, validation_error_handler
+from services.intake.http_errors import (
+    BodySizeLimit,
+    error_response,
+    http_error_handler,
+    validation_error_handler,
+)
 from shared import (
     Decision,
     FieldError,
@@ -48,7 +57,6 @@ from shared import (
     ReferralState,
     ReferralSubmission,
     Service,
-    field_errors,
 )
 from shared.cloudevents import TYPE_REJECTED
 from shared.topics import OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_REJECTED, REFERRALS_SUBMITTED
@@ -127,9 +135,10 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             lambda m: _publish_outbox(broker, m),
             batch_size=settings.relay_batch_size,
             idle_poll_seconds=settings.relay_idle_poll_seconds,
+            publish_timeout_seconds=settings.relay_publish_timeout_seconds,
         )
         rt.tasks.start("kafka-connect", rt.starter.run())
-        rt.tasks.start("outbox-relay", rt.relay.run())
+        rt.tasks.start("outbox-relay", _relay_when_connected(rt.starter, rt.relay))
         log.info("intake started", port=settings.http_port)
         try:
             yield
@@ -147,6 +156,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.runtime = rt
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     add_health_routes(
         app,
         lambda: {
@@ -156,6 +166,12 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     )
     _add_referral_routes(app, rt)
     return app
+
+
+async def _relay_when_connected(starter: BrokerStarter, relay: OutboxRelay) -> None:
+    """Run the relay once the producer exists (publishing to an unstarted broker only fails)."""
+    await starter.connected.wait()
+    await relay.run()
 
 
 async def _publish_outbox(broker: KafkaBroker, message: OutboxMessage) -> None:
@@ -276,6 +292,25 @@ def _add_referral_routes(app: FastAPI, rt: Runtime) -> None:
         )
 
 
+async def _undecoded(msg: StreamMessage[Any]) -> Any:
+    """Decoder that leaves the body as bytes: the submissions handler parses it itself."""
+    return msg.body
+
+
+async def _json_or_poison(
+    msg: StreamMessage[Any], original: Callable[[StreamMessage[Any]], Awaitable[Any]]
+) -> Any:
+    """The default JSON decoding, with any body it cannot decode made a poison message.
+
+    Without this, a body nested too deeply for `json` (RecursionError) escapes the dead-letter
+    middleware and is redelivered for ever, blocking its partition.
+    """
+    try:
+        return await original(msg)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise PoisonMessage("unparseable_json") from None
+
+
 def _register_subscribers(rt: Runtime) -> None:
     broker = rt.broker
 
@@ -284,13 +319,14 @@ def _register_subscribers(rt: Runtime) -> None:
         group_id="intake-submissions",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        decoder=_undecoded,
         title="intake/submissions",
         description="Referral submissions from agency systems (ReferralSubmission).",
     )
     async def on_submitted(msg: KafkaMessage) -> None:
         try:
             raw = json.loads(msg.body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise PoisonMessage("unparseable_json") from None
         headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in msg.headers.items()}
         agency_id = headers.get(AGENCY_HEADER)
@@ -320,7 +356,7 @@ def _register_subscribers(rt: Runtime) -> None:
                     clock_skew=timedelta(seconds=rt.settings.clock_skew_seconds),
                 )
             except ValidationError as exc:
-                errors = field_errors(exc)
+                errors = validation_errors(exc)
             except SubmissionRefused as exc:
                 errors = exc.errors
             except IdempotencyConflict:
@@ -360,6 +396,7 @@ def _register_subscribers(rt: Runtime) -> None:
         group_id="intake-timeline",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        decoder=_json_or_poison,
         title="intake/decisions",
     )
     async def on_decided(decision: Decision, msg: KafkaMessage) -> None:
@@ -380,6 +417,7 @@ def _register_subscribers(rt: Runtime) -> None:
         group_id="intake-timeline-ops",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        decoder=_json_or_poison,
         title="intake/ops-events",
     )
     async def on_ops_event(event: OpsEvent) -> None:

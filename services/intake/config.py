@@ -23,6 +23,8 @@ class IntakeSettings(ServiceSettings):
     clock_skew_seconds: int = 300
     relay_batch_size: int = 200
     relay_idle_poll_seconds: float = 2.0
+    # How long a batch's publishes may wait for Kafka's ack while the rows are locked.
+    relay_publish_timeout_seconds: float = 10.0
     # Agencies allowed to submit over Kafka, identified by the `agency-id` header that their
     # (ACL-restricted) producer identity sets; see README "Kafka ingress trust model".
     kafka_agencies: str = "notts-police,notts-city-social-care,notts-county-social-care"

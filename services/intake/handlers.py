@@ -19,6 +19,7 @@ from services.intake.domain import (
     body_digest,
     clock_problems,
     received_event,
+    text_problems,
 )
 from shared import ReferralSubmission, Service, ce_headers
 from shared.cloudevents import TYPE_RECEIVED
@@ -58,10 +59,11 @@ async def accept_submission(
 ) -> Accepted:
     """Store a valid submission once per (agency, key), with its `referrals.received.v1` outbox row.
 
-    Raises SubmissionRefused (a rule that needs the clock) or IdempotencyConflict.
+    Raises SubmissionRefused (a rule beyond the contract model: the clock, storable text)
+    or IdempotencyConflict.
     """
     received_at = now()
-    problems = clock_problems(submission, received_at, clock_skew)
+    problems = text_problems(submission) + clock_problems(submission, received_at, clock_skew)
     if problems:
         raise SubmissionRefused(problems)
     key = idempotency_key or submission.submission_id

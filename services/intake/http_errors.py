@@ -1,15 +1,24 @@
-"""Intake's HTTP error bodies: every 4xx names the field at fault and echoes no input."""
+"""Intake's HTTP error bodies: every 4xx names the field at fault and echoes no input.
+
+Rules kept here:
+- every error body is `{"detail", "errors": [{"field", "code", "message"}, ...]}` with at least
+  one error, each naming a field (a dotted path into the body, a header, or the request part
+  at fault: `body`, `path`, `method`);
+- errors raised by the framework itself (an unparseable body, an unknown path, a wrong method)
+  get the same shape, with the framework's fixed detail text and never the input.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.intake.errors import request_errors
 from shared import FieldError
 
 
@@ -19,31 +28,27 @@ def error_response(status: int, detail: str, errors: Sequence[FieldError]) -> JS
     )
 
 
-def _dotted(loc: Sequence[Any]) -> str:
-    parts = list(loc[1:]) if loc and loc[0] in ("body", "header", "path", "query") else list(loc)
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
-
-
-def request_errors(exc: RequestValidationError) -> list[FieldError]:
-    out = []
-    for err in exc.errors():
-        loc = tuple(err.get("loc", ()))
-        extra = (err.get("ctx") or {}).get("field")
-        if isinstance(extra, str):
-            loc = (*loc, *extra.split("."))
-        message = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
-        out.append(
-            FieldError(field=_dotted(loc), code=str(err.get("type", "invalid")), message=message)
-        )
-    return out
-
-
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, "the submission is not valid", request_errors(exc))
+    return error_response(422, "the submission is not valid", request_errors(exc.errors()))
+
+
+# The request part at fault for each framework error, by status.
+_HTTP_ERROR_FIELDS = {400: "body", 404: "path", 405: "method", 415: "content-type"}
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (for example 400 "error parsing the body") in intake's error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    field = _HTTP_ERROR_FIELDS.get(exc.status_code, "request")
+    code = "invalid" if exc.status_code == 400 else f"http_{exc.status_code}"
+    detail = exc.detail if isinstance(exc.detail, str) else "the request is not valid"
+    response = error_response(
+        exc.status_code, detail, [FieldError(field=field, code=code, message=detail)]
+    )
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 class BodySizeLimit:

@@ -146,3 +146,22 @@ async def test_equivalent_json_spellings_are_the_same_submission(
     respelled["victim"]["postcode"] = "ng7 2ah"
     again = await _accept(store, ReferralSubmission.model_validate(respelled))
     assert again.referral_id == first.referral_id
+
+
+async def test_text_with_a_nul_character_is_refused_naming_each_field(
+    example_submission: dict[str, Any],
+) -> None:
+    example_submission["victim"]["name"] = "Sam\x00Example"
+    example_submission["conduct"]["behaviours"] = ["following"]
+    example_submission["victim"]["safe_contact"]["safe_times"] = "\x00"
+    with_nul = ReferralSubmission.model_validate(example_submission)
+    store = FakeStore()
+    with pytest.raises(SubmissionRefused) as caught:
+        await _accept(store, with_nul)
+    assert sorted(e.field for e in caught.value.errors) == [
+        "victim.name",
+        "victim.safe_contact.safe_times",
+    ]
+    assert {e.code for e in caught.value.errors} == {"nul_character"}
+    assert store.rows == {}
+    assert store.outbox == []

@@ -182,3 +182,18 @@ def test_the_openapi_document_describes_the_submission(client: TestClient) -> No
     spec = client.get("/openapi.json").json()
     assert "/v1/referrals" in spec["paths"]
     assert "ReferralSubmission" in spec["components"]["schemas"]
+
+
+def test_framework_errors_name_the_part_of_the_request_at_fault(
+    client: TestClient, agencies: dict[str, str]
+) -> None:
+    headers = _auth(agencies["test-agency-a"]) | {"content-type": "application/json"}
+    unparseable = client.post("/v1/referrals", content=b"[" * 5000, headers=headers)
+    unknown_path = client.get("/v1/nowhere", headers=headers)
+    wrong_method = client.delete("/v1/referrals", headers=headers)
+    answers = {
+        r.status_code: [e["field"] for e in r.json()["errors"]]
+        for r in (unparseable, unknown_path, wrong_method)
+    }
+    assert answers == {400: ["body"], 404: ["path"], 405: ["method"]}
+    assert wrong_method.headers["allow"] == "POST"

@@ -66,7 +66,13 @@ def provision_demo_agency_env(env: dict[str, str], api_key: str) -> None:
     """Register the demo agency and its key (idempotent)."""
     for args in (
         ["agency-add", "demo-agency", "Demo referring agency"],
-        ["key-create", "demo-agency", "--label", "tests", f"--token={api_key}"],  # may start with "-"
+        [
+            "key-create",
+            "demo-agency",
+            "--label",
+            "tests",
+            f"--token={api_key}",
+        ],  # may start with "-"
     ):
         subprocess.run(
             [sys.executable, "-m", "services.intake", *args],

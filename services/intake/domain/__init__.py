@@ -8,6 +8,7 @@ from services.intake.domain.acceptance import (
     body_digest,
     clock_problems,
     received_event,
+    text_problems,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "body_digest",
     "clock_problems",
     "received_event",
+    "text_problems",
 ]

@@ -4,6 +4,8 @@ Rules kept here:
 - a submission stamped in the future (beyond the allowed clock skew) is refused, naming
   `submitted_at`; dates inside the submission are checked against `submitted_at` by the
   contract model itself;
+- text containing the NUL character (U+0000) is refused, naming each such field: it cannot be
+  stored (PostgreSQL text and jsonb reject it) and no real referral needs it;
 - two submissions are "the same" when their canonical JSON is byte-identical after
   validation (so key order and postcode spacing do not matter, content does);
 - the same agency and idempotency key with the same body returns the original referral;
@@ -59,6 +61,28 @@ def clock_problems(
 ) -> list[FieldError]:
     if submission.submitted_at > now + skew:
         return [FieldError(field="submitted_at", code="date_in_future", message="is in the future")]
+    return []
+
+
+def text_problems(submission: ReferralSubmission) -> list[FieldError]:
+    """The fields (dotted paths, as in validation errors) whose text contains U+0000."""
+    return [
+        FieldError(field=path, code="nul_character", message="contains a NUL (U+0000) character")
+        for path in _paths_with_nul(submission.model_dump(mode="json"), "")
+    ]
+
+
+def _paths_with_nul(value: object, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [
+            p
+            for key, item in value.items()
+            for p in _paths_with_nul(item, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _paths_with_nul(item, f"{path}[{i}]")]
     return []
 
 
