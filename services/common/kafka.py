@@ -106,11 +106,14 @@ def dead_letter_middleware(
         ) -> Any:
             try:
                 return await call_next(msg)
+            # RecursionError: JSON nested too deeply to decode; the input itself is at fault,
+            # and redelivering it would loop for ever.
             except (
                 ValidationError,
                 PoisonMessage,
                 json.JSONDecodeError,
                 UnicodeDecodeError,
+                RecursionError,
             ) as exc:
                 record = msg.raw_message
                 topic = getattr(record, "topic", "unknown")
