@@ -2,6 +2,8 @@
 
 - `decide [--rules PATH] [--postcodes CSV] [--stats] < submissions.jsonl > decisions.jsonl`
 - `simulate --rules NEW [--baseline OLD] [--postcodes CSV] < referrals.jsonl`
+- `simulate --rules NEW [--baseline OLD] --from-db [--since ISO]`: the referrals stored with past
+  decisions (ROUTER_DATABASE_URL), received at or after `--since` (an ISO instant with offset)
 - `serve`: the Kafka service (imported only when asked for, so offline commands start fast).
 `--rules` defaults to ROUTER_RULES_PATH, else the version `rules/current` names; `--postcodes`
 to ROUTER_POSTCODES_CSV, else the packaged ONSPD: the same settings the service reads.
@@ -12,12 +14,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date and time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (say +00:00 or Z)")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
         help="the rules to compare against (default: the rules in force)",
     )
     simulate.add_argument(
+        "--from-db",
+        action="store_true",
+        help="replay the referrals stored with past decisions (ROUTER_DATABASE_URL), not stdin",
+    )
+    simulate.add_argument(
+        "--since",
+        type=_instant,
+        help="with --from-db: only referrals received at or after this instant (ISO, with offset)",
+    )
+    simulate.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=sys.stderr.isatty(),
@@ -56,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "simulate" and args.since is not None and not args.from_db:
+        parser.error("--since needs --from-db")
     if args.command == "serve":
         from services.router.app import main as serve
 
@@ -69,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return decide_command(
             args.rules, args.postcodes, stats=args.stats, stdin=stdin, stdout=stdout, stderr=stderr
         )
+    if args.from_db:
+        return _simulate_from_db(args)
     return simulate_command(
         args.rules,
         args.baseline,
@@ -77,6 +105,30 @@ def main(argv: list[str] | None = None) -> int:
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
+    )
+
+
+def _simulate_from_db(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from services.common.settings import dsn, missing_settings_message
+    from services.router.cli import simulate_from_db_command
+    from services.router.config import RouterSettings
+
+    try:
+        settings = RouterSettings()  # filled from the environment: ROUTER_DATABASE_URL
+    except ValidationError as exc:
+        print(f"router: {missing_settings_message(exc, 'ROUTER_')}", file=sys.stderr)
+        return 2
+    return simulate_from_db_command(
+        args.rules,
+        args.baseline,
+        args.postcodes,
+        database_url=dsn(settings.database_url),
+        since=args.since,
+        progress=args.progress,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
     )
 
 

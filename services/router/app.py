@@ -4,12 +4,16 @@ Kafka: `referrals.received.v1` (group `router`, nack on error: a failed store or
 redelivered) -> `referrals.decided.v1`, keyed by referral id, with CloudEvents headers.
 HTTP:  /healthz, /readyz, /metrics.
 A message that is not a valid ReferralReceived is dead-lettered and the consumer goes on.
+
+`build_broker` wires the subscriber, the publisher and the dead-letter edge and needs no database
+(a wiring test hands it a fake store); `create_app` adds the pool, migrations and health routes.
+Nothing connects until the lifespan starts.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +39,7 @@ from services.common.runtime import (
 from services.common.settings import dsn, missing_settings_message
 from services.router.adapters.store import DecisionStore
 from services.router.config import RouterSettings
-from services.router.handlers import Decide, handle_received
+from services.router.handlers import Decide, DecisionRepository, handle_received
 from shared import Decision, ReferralReceived, Service
 from shared.cloudevents import TYPE_DECIDED
 from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
@@ -52,29 +56,23 @@ def build_decider(settings: RouterSettings) -> Decide:
     return load_decider(rules_path=settings.rules_path, postcodes_csv=settings.postcodes_csv)
 
 
-@dataclass
-class Runtime:
-    settings: RouterSettings
-    broker: KafkaBroker
-    starter: BrokerStarter
-    decide: Decide
-    pool: asyncpg.Pool | None = None
-    tasks: TaskGroup = field(default_factory=TaskGroup)
-
-    @property
-    def store(self) -> DecisionStore:
-        if self.pool is None:
-            raise RuntimeError("router is not started")
-        return DecisionStore(self.pool)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap_servers, client_id="router")
-    rt = Runtime(settings, broker, BrokerStarter(broker), decide or build_decider(settings))
+def build_broker(
+    bootstrap_servers: str,
+    *,
+    decide: Decide,
+    store: Callable[[], DecisionRepository],
+    now: Callable[[], datetime] = _now,
+) -> KafkaBroker:
+    """The broker with the router's subscriber and the dead-letter edge; nothing connects yet.
+
+    `store` is called per message, so the service can hand over its store once the lifespan
+    has opened the pool, and a wiring test can hand over a fake.
+    """
+    broker = make_broker(bootstrap_servers, client_id="router")
     broker.add_middleware(dead_letter_middleware(Service.ROUTER, lambda: broker))
 
     async def publish(decision: Decision) -> None:
@@ -100,24 +98,52 @@ def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAP
     )
     async def on_received(referral: ReferralReceived) -> None:
         structlog.contextvars.bind_contextvars(referral_id=str(referral.referral_id))
-        decision, new = await handle_received(
-            referral, store=rt.store, decide=rt.decide, publish=publish, now=_now
-        )
-        log.info(
-            "referral decided",
-            new=new,
-            pathway=decision.pathway.value,
-            provider=decision.provider.value if decision.provider else None,
-            priority=decision.priority.value,
-            rules_version=decision.rules_version,
-        )
-        structlog.contextvars.unbind_contextvars("referral_id")
+        try:
+            decision, new = await handle_received(
+                referral, store=store(), decide=decide, publish=publish, now=now
+            )
+            log.info(
+                "referral decided",
+                new=new,
+                pathway=decision.pathway.value,
+                provider=decision.provider.value if decision.provider else None,
+                priority=decision.priority.value,
+                rules_version=decision.rules_version,
+            )
+        finally:
+            structlog.contextvars.unbind_contextvars("referral_id")
+
+    return broker
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens: the pool (and so the store) and the background tasks."""
+
+    pool: asyncpg.Pool | None = None
+    tasks: TaskGroup = field(default_factory=TaskGroup)
+
+    def store(self) -> DecisionStore:
+        if self.pool is None:
+            raise RuntimeError("router is not started")
+        return DecisionStore(self.pool)
+
+
+def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAPI:
+    """The router's process: the broker above, started in the lifespan, and health routes."""
+    rt = Runtime()
+    broker = build_broker(
+        settings.kafka_bootstrap_servers,
+        decide=decide or build_decider(settings),
+        store=rt.store,
+    )
+    starter = BrokerStarter(broker)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         rt.pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(rt.pool, MIGRATIONS)
-        rt.tasks.start("kafka-connect", rt.starter.run())
+        rt.tasks.start("kafka-connect", starter.run())
         log.info("router started", port=settings.http_port)
         try:
             yield
@@ -132,7 +158,7 @@ def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAP
         app,
         lambda: {
             "postgres": db_check(rt.pool),
-            "kafka": lambda: kafka_ready(rt.starter),
+            "kafka": lambda: kafka_ready(starter),
         },
     )
     return app

@@ -7,19 +7,24 @@ Rules kept here:
 - `decide --stats` reports start-up and throughput on stderr, never on stdout;
 - `simulate` replays the readable lines through the candidate and the baseline version and
   prints, per field, a table of (from, to, count); unreadable lines are counted, its progress
-  bar goes to stderr. The referrals are any iterable (`domain.replay.compare`), so stored ones
-  can be replayed the same way.
+  bar goes to stderr;
+- `simulate --from-db` replays the referrals stored with the router's past decisions (received at
+  or after `--since`, oldest first) the same way, streamed from PostgreSQL one row at a time;
+  they were validated by the same contract when stored, so none is unreadable. A database it
+  cannot read is an error (exit 2, saying which kind on stderr, never the DSN).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from tqdm import tqdm
 
-from services.router.domain import Comparison, PostcodeDirectory, Rules, compare
+from services.router.domain import Comparison, PostcodeDirectory, Rules, compare, replay_one
 from services.router.engine import load_rules
 from services.router.jsonl import Tally, decide_lines, readable_referrals
 from services.router.postcode_data import load_postcode_index
@@ -121,3 +126,58 @@ def simulate_command(
     result = compare(referrals, candidate, baseline, postcodes)
     stdout.write(format_comparison(result, unreadable.errors))
     return 0
+
+
+def simulate_from_db_command(
+    rules_path: Path,
+    baseline_path: Path | None,
+    postcodes_csv: Path | None,
+    *,
+    database_url: str,
+    since: datetime | None,
+    progress: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """`simulate --from-db`: replay the stored referrals through both versions."""
+    import asyncpg
+
+    loaded = _load([rules_path, baseline_path], postcodes_csv, stderr)
+    if loaded is None:
+        return 2
+    (candidate, baseline), postcodes, _ = loaded
+    bar = tqdm(file=stderr, disable=not progress, unit=" referrals", mininterval=0.5)
+    try:
+        result = asyncio.run(
+            _replay_stored(database_url, since, candidate, baseline, postcodes, bar=bar)
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"router: error: cannot read the stored referrals: {type(exc).__name__}", file=stderr)
+        return 2
+    finally:
+        bar.close()
+    stdout.write(format_comparison(result))
+    return 0
+
+
+async def _replay_stored(
+    database_url: str,
+    since: datetime | None,
+    candidate: Rules,
+    baseline: Rules,
+    postcodes: PostcodeDirectory,
+    *,
+    bar: tqdm[Any],
+) -> Comparison:
+    from services.common.db import create_pool
+    from services.router.adapters.store import DecisionStore
+
+    result = Comparison(candidate=candidate.version, baseline=baseline.version)
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async for referral in DecisionStore(pool).referrals(since):
+            replay_one(result, referral, candidate, baseline, postcodes)
+            bar.update()
+    finally:
+        await pool.close()
+    return result

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from services.router.domain import PostcodeIndex, Rules, decide
 from services.router.engine import RULES_DIR, load_rules
 from services.router.postcode_data import load_postcode_index
-from shared import Behaviour, Decision, ReferralSubmission
+from shared import Behaviour, Decision, ReferralReceived, ReferralSubmission
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO.parent / "shared" / "cases" / "public-routing-cases.jsonl"
@@ -160,3 +161,23 @@ def _engine_input(**facts: Any) -> dict[str, Any]:
 @pytest.fixture
 def engine_input() -> Callable[..., dict[str, Any]]:
     return _engine_input
+
+
+MakeReceived = Callable[..., ReferralReceived]
+RECEIVED_AT = datetime(2026, 11, 20, 10, 16, tzinfo=UTC)
+
+
+@pytest.fixture
+def make_received() -> MakeReceived:
+    """`make_received(victim__gender="male")`: a ReferralReceived (fresh id, received 20 Nov 2026)
+    of the default submission, changed."""
+
+    def make(**changes: Any) -> ReferralReceived:
+        return ReferralReceived(
+            referral_id=uuid4(),
+            received_at=RECEIVED_AT,
+            referrer_agency="notts-police",
+            submission=ReferralSubmission.model_validate(_body(**changes)),
+        )
+
+    return make

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,13 +14,17 @@ from services.router.engine import RULES_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 MakeBody = Callable[..., dict[str, Any]]
+COUNTY_JUNO = RULES_DIR / "2026-11-county-juno.json"
 
 
-def run(args: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+def run(
+    args: list[str], stdin: bytes, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "services.router", *args],
         input=stdin,
         cwd=REPO,
+        env=env,
         capture_output=True,
         timeout=120,
         check=False,
@@ -130,3 +135,33 @@ def test_simulate_prints_what_moving_county_allocation_to_juno_would_change(
     assert [line.split() for line in text.splitlines() if line.startswith("  nwa")] == [
         ["nwa", "juno", "2"]
     ]
+
+
+def test_simulate_from_db_without_a_database_url_refuses_naming_the_variable() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
+    result = run(["simulate", "--rules", str(COUNTY_JUNO), "--from-db"], b"", env)
+    assert result.returncode == 2
+    assert b"ROUTER_DATABASE_URL" in result.stderr
+
+
+def test_simulate_since_without_from_db_is_refused() -> None:
+    result = run(["simulate", "--rules", str(COUNTY_JUNO), "--since", "2026-11-01T00:00Z"], b"")
+    assert result.returncode == 2
+    assert b"--since needs --from-db" in result.stderr
+
+
+def test_simulate_since_must_carry_a_utc_offset() -> None:
+    result = run(
+        ["simulate", "--rules", str(COUNTY_JUNO), "--from-db", "--since", "2026-11-01T00:00"], b""
+    )
+    assert result.returncode == 2
+    assert b"has no UTC offset" in result.stderr
+
+
+def test_simulate_from_an_unreachable_database_says_so_without_the_dsn() -> None:
+    dsn = "postgresql://router:s3cret-password@127.0.0.1:1/referrals"
+    args = ["simulate", "--rules", str(COUNTY_JUNO), "--from-db", "--no-progress"]
+    result = run(args, b"", {**os.environ, "ROUTER_DATABASE_URL": dsn})
+    assert result.returncode == 2
+    assert b"router: error: cannot read the stored referrals" in result.stderr
+    assert b"s3cret-password" not in result.stderr

@@ -167,3 +167,16 @@ def test_the_postcodes_of_a_district_can_be_listed(onspd: PostcodeIndex) -> None
     assert all(p.startswith("NG7 ") for p in ng7)  # NG70 and the like are other districts
     assert len(ng7) == 1751
     assert onspd.in_district("QQ1") == []
+
+
+def test_every_postcode_of_an_index_is_found_and_none_between_them_whatever_the_fence() -> None:
+    # Enough postcodes for several fences (every 64th key), with gaps to look up between them.
+    present = [f"NG{d} {n}A{c}" for d in range(1, 4) for n in range(1, 10) for c in "ABDEFGHJ"]
+    index = PostcodeIndex.from_pairs(
+        [(p, f"E0700017{i % 7}") for i, p in enumerate(present)], source="t"
+    )
+    assert len(index) == len(present) > 3 * 64
+    for i, postcode in enumerate(present):
+        assert index.la_code(postcode) == f"E0700017{i % 7}", postcode
+    absent = ["AA1 1AA", "NG1 1AC", "NG2 5AZ", "NG3 9AL", "ZZ99 9ZZ"]
+    assert [index.la_code(p) for p in absent] == [None] * len(absent)

@@ -6,7 +6,7 @@ Nothing here reads a clock, the network or (after construction) a file, and noth
 from services.router.domain.decide import Referral, decide, received_on
 from services.router.domain.facts import Facts, RelationshipClass, derive_facts
 from services.router.domain.postcodes import PostcodeDirectory, PostcodeIndex
-from services.router.domain.replay import Comparison, compare
+from services.router.domain.replay import Comparison, compare, replay_one
 from services.router.domain.rules import Outcome, RuleOutcomeError, Rules, RulesFileError
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "decide",
     "derive_facts",
     "received_on",
+    "replay_one",
 ]

@@ -9,13 +9,17 @@ Rules kept here:
   gives the same Decision; the router service stamps the real time when it publishes;
 - the trace lists, for each table that ran, the rule that fired and the facts its columns read,
   with where a derived fact came from (the postcode or the given code, the date of birth or the
-  stated age), so a person can see why and a new rules version can be replayed over old referrals.
+  stated age), so a person can see why and a new rules version can be replayed over old referrals;
+- trace values are plain JSON values (str, int, bool, None), never enum members; equal steps are
+  made once and shared (`_step`, bounded): steps are frozen, and each fact path always carries one
+  type of value, so equal keys are equal steps.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
+from enum import Enum
+from functools import cache, lru_cache
 from typing import Any
 
 from services.router.domain.facts import PROVENANCE, Facts, derive_facts, uk_date
@@ -69,18 +73,32 @@ def _trace(
     noted once, at the first step that uses it."""
     steps, noted = [], set()
     for table, rule in fired:
-        used: dict[str, Any] = {}
+        names: list[str] = []
+        values: list[Any] = []
         for path, parts, notes in _columns(table):
-            used[path] = walk(context, parts)
+            names.append(path)
+            values.append(context.get(path) if parts is None else walk(context, parts))
             if notes and path not in noted:
                 noted.add(path)
                 for note in notes:
-                    used[note] = getattr(facts, note)
-        steps.append(TraceStep(rule=rule, facts=used))
+                    value = getattr(facts, note)
+                    names.append(note)
+                    values.append(value.value if isinstance(value, Enum) else value)
+        steps.append(_step(rule, tuple(names), tuple(values)))
     return steps
 
 
+@lru_cache(maxsize=100_000)
+def _step(rule: str, names: tuple[str, ...], values: tuple[Any, ...]) -> TraceStep:
+    """One trace step; equal steps are one (frozen) object, made once."""
+    return TraceStep(rule=rule, facts=dict(zip(names, values, strict=True)))
+
+
 @cache
-def _columns(table: Table) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
-    """Per fact a table reads: its path, the path split, and its provenance notes (worked out once)."""
-    return tuple((path, tuple(path.split(".")), PROVENANCE.get(path, ())) for path in table.facts)
+def _columns(table: Table) -> tuple[tuple[str, tuple[str, ...] | None, tuple[str, ...]], ...]:
+    """Per fact a table reads: its path, the path split (None for a top-level fact, read with one
+    `get`), and its provenance notes; worked out once per table."""
+    return tuple(
+        (path, tuple(path.split(".")) if "." in path else None, PROVENANCE.get(path, ()))
+        for path in table.facts
+    )

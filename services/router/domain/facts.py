@@ -81,15 +81,16 @@ class Facts:
     behaviours: frozenset[Behaviour]
 
     def context(self) -> dict[str, Any]:
-        """The engine's input: JSON values (the enums are str), every behaviour true or false."""
+        """The engine's input: plain JSON values (each enum as its str value, which the trace
+        copies and serialises several times faster than the enum), every behaviour true or false."""
         return {
-            "area": self.area,
+            "area": self.area.value,
             "age": self.age,
-            "relationship": self.relationship,
-            "relationship_class": self.relationship_class,
-            "gender": self.gender,
+            "relationship": self.relationship.value,
+            "relationship_class": self.relationship_class.value,
+            "gender": self.gender.value,
             "incident_count": self.incident_count,
-            "risk_level": self.risk_level,
+            "risk_level": None if self.risk_level is None else self.risk_level.value,
             "sdash_yes_count": self.sdash_yes_count,
             "behaviours": {name: name in self.behaviours for name in _BEHAVIOURS},
         }

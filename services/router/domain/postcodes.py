@@ -12,7 +12,9 @@ Rules kept here:
 
 The index is two flat arrays (sorted 7-byte keys and 2-byte authority numbers) searched by
 bisection: about 25 MB for the 2.7 million UK postcodes, loaded in milliseconds from its cached
-bytes, where a dict of the same would take seconds to build and about 300 MB to hold.
+bytes, where a dict of the same would take seconds to build and about 300 MB to hold. A list of
+every 64th key (about 2 MB, built in milliseconds) is bisected first, in C, so a lookup takes six
+steps of bisection in Python rather than twenty-two.
 No I/O here: `services.router.postcode_data` reads the files.
 """
 
@@ -21,11 +23,13 @@ from __future__ import annotations
 import json
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Final, Protocol
 
 _KEY: Final = 7  # the longest postcode without its space: AA99 9AA
 _NO_LA: Final = 0xFFFF
+_FENCE: Final = 64  # every _FENCE-th key is kept in a list for a first bisection in C
 _MAGIC: Final = b"NSAS-POSTCODES-1\n"
 
 
@@ -61,6 +65,7 @@ class PostcodeIndex:
         self._la_numbers = la_numbers
         self._la_codes = la_codes
         self._known = frozenset(la_codes)
+        self._fences = [keys[i : i + _KEY] for i in range(0, len(keys), _KEY * _FENCE)]
         self.source = source
 
     def __len__(self) -> int:
@@ -113,14 +118,16 @@ class PostcodeIndex:
         key = postcode_key(postcode)
         if key is None:
             return None
-        keys, lo, hi = self._keys, 0, len(self._la_numbers)
-        while lo < hi:  # bisection over fixed-width records
+        keys, count = self._keys, len(self._la_numbers)
+        fence = bisect_left(self._fences, key)  # fences[fence - 1] < key <= fences[fence]
+        lo, hi = max(fence - 1, 0) * _FENCE, min(fence * _FENCE, count)
+        while lo < hi:  # bisection over fixed-width records, between two fences
             mid = (lo + hi) // 2
             if keys[mid * _KEY : mid * _KEY + _KEY] < key:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo == len(self._la_numbers) or keys[lo * _KEY : lo * _KEY + _KEY] != key:
+        if lo == count or keys[lo * _KEY : lo * _KEY + _KEY] != key:
             return None
         number = self._la_numbers[lo]
         return None if number == _NO_LA else self._la_codes[number]

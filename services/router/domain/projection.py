@@ -63,7 +63,10 @@ class Projection:
             self.whole_input = True
         self.bands = {p: tuple(sorted(n)) for p, n in numbers.items() if not _covered(p, whole)}
         self.paths = tuple(sorted(whole | set(self.bands)))
-        self._getters = tuple((tuple(p.split(".")), self.bands.get(p)) for p in self.paths)
+        # Per path: the path, split when nested (None: a top-level fact, one `get`), its bands.
+        self._getters = tuple(
+            (p, tuple(p.split(".")) if "." in p else None, self.bands.get(p)) for p in self.paths
+        )
 
     def _node(self, node: Mapping[str, Any], whole: set[str], numbers: dict[str, set[int]]) -> None:
         kind, content = node.get("type"), node.get("content") or {}
@@ -106,8 +109,8 @@ class Projection:
         if self.whole_input:
             return (_freeze(context),)
         key = []
-        for parts, bands in self._getters:  # hot path: plain loops, no isinstance on ABCs
-            value = walk(context, parts)
+        for path, parts, bands in self._getters:  # hot path: plain loops, no isinstance on ABCs
+            value = context.get(path) if parts is None else walk(context, parts)
             key.append(_band(value, bands) if bands and type(value) is int else _freeze(value))
         return tuple(key)
 

@@ -6,7 +6,8 @@ Rules kept here:
 - changes are counted per field (pathway, provider, priority) as (from, to) pairs; a referral
   counts once in `changed` however many of its fields change;
 - a referral either version cannot decide (a fault in a rules file) is counted, not dropped;
-- the referrals are any iterable: a file today, stored decisions' referrals later.
+- the referrals are any iterable (a file of JSON lines), or arrive one at a time (`replay_one`, for
+  the referrals stored with past decisions).
 """
 
 from __future__ import annotations
@@ -48,17 +49,29 @@ def compare(
     """Decide every referral under both versions and count the differences."""
     result = Comparison(candidate=candidate.version, baseline=baseline.version)
     for referral in referrals:
-        result.referrals += 1
-        today = received_on(referral)
-        try:
-            old = decide(referral, baseline, today, postcodes)
-            new = decide(referral, candidate, today, postcodes)
-        except RuleOutcomeError:
-            result.undecided += 1
-            continue
-        moved = [(n, _value(old, n), _value(new, n)) for n in FIELDS]
-        moved = [(n, a, b) for n, a, b in moved if a != b]
-        for name, before, after in moved:
-            result.changes[name][before, after] += 1
-        result.changed += bool(moved)
+        replay_one(result, referral, candidate, baseline, postcodes)
     return result
+
+
+def replay_one(
+    result: Comparison,
+    referral: Referral,
+    candidate: Rules,
+    baseline: Rules,
+    postcodes: PostcodeDirectory,
+) -> None:
+    """Decide one referral under both versions and add what differs to `result` (for referrals
+    that arrive one at a time, such as rows streamed from the database)."""
+    result.referrals += 1
+    today = received_on(referral)
+    try:
+        old = decide(referral, baseline, today, postcodes)
+        new = decide(referral, candidate, today, postcodes)
+    except RuleOutcomeError:
+        result.undecided += 1
+        return
+    moved = [(n, _value(old, n), _value(new, n)) for n in FIELDS]
+    moved = [(n, a, b) for n, a, b in moved if a != b]
+    for name, before, after in moved:
+        result.changes[name][before, after] += 1
+    result.changed += bool(moved)

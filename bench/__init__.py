@@ -1,0 +1,1 @@
+"""The project's benchmarks: figures to read, never assertions (`python -m bench`)."""
