@@ -21,6 +21,8 @@ from uuid import uuid4
 import structlog
 from faststream import BaseMiddleware, StreamMessage
 from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
 from shared import DeadLetter, Service, ce_headers, field_errors
@@ -40,13 +42,18 @@ class PoisonMessage(Exception):
 
 
 def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
-    """A broker with an idempotent, acks=all producer (nothing connects until `start`)."""
+    """A broker with an idempotent, acks=all producer (nothing connects until `start`).
+
+    FastStream's Prometheus middleware counts messages consumed and published, their
+    processing time and exceptions, labelled by topic, status and exception type only.
+    """
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
         logger=structlog.get_logger("faststream"),
+        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id)],
     )
 
 

@@ -18,12 +18,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import NAMESPACE_URL, uuid5
 
 import asyncpg
 import structlog
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.common.db import apply_migrations, create_pool
@@ -40,9 +42,9 @@ from services.common.settings import dsn, missing_settings_message
 from services.router.adapters.store import DecisionStore
 from services.router.config import RouterSettings
 from services.router.handlers import Decide, DecisionRepository, handle_received
-from shared import Decision, ReferralReceived, Service
-from shared.cloudevents import TYPE_DECIDED
-from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
+from shared import Decision, OpsEvent, ReferralReceived, ReferralState, Service
+from shared.cloudevents import TYPE_DECIDED, TYPE_OPS_EVENT
+from shared.topics import OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -58,6 +60,28 @@ def build_decider(settings: RouterSettings) -> Decide:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+DECISIONS = Counter(
+    "router_decisions_total",
+    "Referrals decided, by pathway, provider, priority and rules version (codes only).",
+    ["pathway", "provider", "priority", "rules_version"],
+)
+
+
+def decided_ops_event(decision: Decision) -> OpsEvent:
+    """The PII-free `ops.events.v1` record of a decision."""
+    return OpsEvent(
+        event_id=uuid5(NAMESPACE_URL, f"urn:nottssas:decided:{decision.referral_id}"),
+        at=decision.decided_at,
+        service=Service.ROUTER,
+        state=ReferralState.DECIDED,
+        referral_id=decision.referral_id,
+        pathway=decision.pathway,
+        provider=decision.provider,
+        priority=decision.priority,
+        rules_version=decision.rules_version,
+    )
 
 
 def build_broker(
@@ -87,6 +111,18 @@ def build_broker(
             event_id=f"decided:{key}",
             at=decision.decided_at,
         )
+        # The ops copy: codes only. Its id is derived from the referral, so a republished
+        # decision repeats the same ops event rather than adding a second one.
+        await publish_event(
+            broker,
+            decided_ops_event(decision),
+            topic=OPS_EVENTS,
+            key=key,
+            ce_type=TYPE_OPS_EVENT,
+            service=Service.ROUTER,
+            event_id=f"ops:decided:{key}",
+            at=decision.decided_at,
+        )
 
     @broker.subscriber(
         REFERRALS_RECEIVED,
@@ -102,6 +138,13 @@ def build_broker(
             decision, new = await handle_received(
                 referral, store=store(), decide=decide, publish=publish, now=now
             )
+            if new:
+                DECISIONS.labels(
+                    pathway=decision.pathway.value,
+                    provider=decision.provider.value if decision.provider else "none",
+                    priority=decision.priority.value,
+                    rules_version=decision.rules_version,
+                ).inc()
             log.info(
                 "referral decided",
                 new=new,

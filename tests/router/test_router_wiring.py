@@ -24,7 +24,7 @@ from services.router.app import build_broker
 from services.router.domain import Rules
 from services.router.engine import Router
 from shared import ReferralReceived
-from shared.topics import OPS_DEADLETTER, REFERRALS_DECIDED, REFERRALS_RECEIVED
+from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import FakeDirectory, MakeReceived
 from tests.router.fakes import FakeDecisionStore, StoreDown
 
@@ -52,6 +52,7 @@ class Wired:
     store: FakeDecisionStore
     decided: list[Seen] = field(default_factory=list)
     dead: list[Seen] = field(default_factory=list)
+    ops: list[Seen] = field(default_factory=list)
 
     async def send(self, value: bytes, key: str = "k-1") -> None:
         await self.broker.publish(
@@ -81,6 +82,10 @@ async def wired(rules: Rules, directory: FakeDirectory) -> AsyncIterator[Wired]:
     async def on_dead(body: dict[str, Any], msg: KafkaMessage) -> None:
         wired.dead.append(Seen.of(body, msg))
 
+    @broker.subscriber(OPS_EVENTS, group_id="wiring-test-ops")
+    async def on_ops(body: dict[str, Any], msg: KafkaMessage) -> None:
+        wired.ops.append(Seen.of(body, msg))
+
     async with TestKafkaBroker(broker) as test_broker:
         wired.broker = test_broker
         yield wired
@@ -107,6 +112,21 @@ async def test_a_received_referral_is_published_decided_keyed_by_its_id_with_clo
     assert seen.headers["ce_specversion"] == "1.0"
     assert wired.store.decisions[referral.referral_id].pathway.value == "stalking_advocacy"
     assert wired.dead == []
+
+
+async def test_a_decision_is_announced_on_ops_events_with_codes_only(
+    wired: Wired, make_received: MakeReceived
+) -> None:
+    referral = make_received(victim__gender="male")
+    await wired.send_referral(referral)
+    (event,) = wired.ops
+    assert event.key == str(referral.referral_id).encode()
+    assert (event.body["state"], event.body["service"]) == ("decided", "router")
+    assert (event.body["pathway"], event.body["provider"]) == ("stalking_advocacy", "equation")
+    assert event.body["rules_version"] == wired.decided[0].body["rules_version"]
+    text = json.dumps(event.body)
+    assert referral.submission.victim.name not in text
+    assert str(referral.submission.victim.postcode) not in text
 
 
 async def test_a_redelivered_referral_is_not_published_twice(
