@@ -4,14 +4,27 @@ Rules kept here:
 - a message is queued as a row of the service's outbox table in the caller's transaction, with
   a NOTIFY on the table's channel, so it is published if and only if that transaction commits
   (no commit-then-publish);
-- the relay claims unsent rows in id order with `FOR UPDATE SKIP LOCKED` (several replicas never
-  publish one row at once), publishes them, and marks them sent only after Kafka acknowledged
-  every one; on any failure the transaction rolls back and the rows are tried again
-  (at-least-once: each message carries a stable id in its `ce_id` header, consumers dedupe);
+- the relay claims unsent rows in id order with `FOR UPDATE SKIP LOCKED`, so several relays
+  (replicas) can run and no row is published by two of them at once;
+- a row is marked sent only after Kafka has acknowledged it (acks=all, idempotent producer);
+- a batch's publishes are bounded by `publish_timeout_seconds`: a row not acknowledged in time
+  (or whose publish failed) stays unsent and, when the table has an attempts column, has its
+  attempt counted; the rows that were acknowledged are marked sent in the same transaction, and
+  the relay pauses before trying the rest again (`OutboxPublishFailed`). So a Kafka outage
+  delays delivery but loses nothing, and it never holds row locks or a transaction open for
+  longer than the timeout (at-least-once: each message carries a stable id in its `ce_id`
+  header, consumers dedupe);
 - published one at a time in id order unless the service chose `concurrent`, so that one key's
-  messages reach Kafka in the order they were committed;
+  messages reach Kafka in the order they were committed: in order, the first failure stops the
+  batch, and the rows behind it are not tried (nor counted) until it has gone out;
+- LISTEN/NOTIFY wakes the relay as soon as a row commits, with the wake-up cleared before each
+  drain so one landing during the drain is not lost; a slow poll backs it up in case a
+  notification is missed (for example while the listening connection was being re-made);
 - the table and column names come from code (`OutboxTable`), never from input, and are checked
   to be plain SQL identifiers before any SQL is built from them.
+
+Errors:
+    OutboxPublishFailed   some rows of a batch were not acknowledged; they will be retried
 """
 
 from __future__ import annotations
@@ -100,6 +113,16 @@ class OutboxTable:
         )
 
     @property
+    def count_attempt_sql(self) -> str | None:
+        """Counts an unacknowledged attempt; None when the table keeps no count."""
+        if self.attempts_column is None:
+            return None
+        return (
+            f"UPDATE {self.table} SET {self.attempts_column} = {self.attempts_column} + 1"  # noqa: S608 - checked identifiers
+            f" WHERE {self.id_column} = ANY($1::bigint[])"
+        )
+
+    @property
     def backlog_sql(self) -> str:
         return f"SELECT count(*) FROM {self.table} WHERE {self.sent_column} IS NULL"  # noqa: S608 - checked identifiers
 
@@ -130,8 +153,26 @@ def kafka_publisher(broker: KafkaBroker, *, timeout_seconds: float | None = None
     return publish
 
 
+class OutboxPublishFailed(Exception):
+    """Some rows of a batch were not acknowledged by Kafka in time; they stay unsent."""
+
+    def __init__(self, *, sent: int, unsent: int, cause: str) -> None:
+        super().__init__(f"{unsent} outbox rows not published ({cause}); {sent} published")
+        self.sent = sent
+        self.unsent = unsent
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class _BatchOutcome:
+    acknowledged: list[int]
+    tried_unacknowledged: list[int]
+    unsent: int
+    cause: str
+
+
 class OutboxRelay:
-    """Moves committed outbox rows to Kafka, a batch at a time."""
+    """Moves committed outbox rows to Kafka, a batch at a time; `run` until cancelled."""
 
     def __init__(
         self,
@@ -141,12 +182,14 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         concurrent: bool = False,
+        publish_timeout_seconds: float = 10.0,
     ) -> None:
         self._pool = pool
         self._table = table
         self._publish = publish
         self._batch_size = batch_size
         self._concurrent = concurrent
+        self._publish_timeout = publish_timeout_seconds
         self._wake = asyncio.Event()
         self.published_total = 0
 
@@ -155,22 +198,68 @@ class OutboxRelay:
         self._wake.set()
 
     async def drain_once(self) -> int:
-        """Publish one batch of unsent rows; returns how many were published."""
+        """Publish one batch of unsent rows; returns how many were published.
+
+        Raises OutboxPublishFailed (after committing what was published) if any row of the
+        batch was not acknowledged within the publish timeout.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(self._table.claim_sql, self._batch_size)
             if not rows:
                 return 0
-            messages = [
-                OutboxMessage(r["topic"], r["key"], r["headers"], r["payload"]) for r in rows
-            ]
-            if self._concurrent:
-                await asyncio.gather(*(self._publish(m) for m in messages))
-            else:
-                for message in messages:
-                    await self._publish(message)
-            await conn.execute(self._table.mark_sent_sql, [r["id"] for r in rows])
-        self.published_total += len(rows)
-        return len(rows)
+            outcome = await self._publish_batch(
+                [
+                    (int(r["id"]), OutboxMessage(r["topic"], r["key"], r["headers"], r["payload"]))
+                    for r in rows
+                ]
+            )
+            if outcome.acknowledged:
+                await conn.execute(self._table.mark_sent_sql, outcome.acknowledged)
+            count_attempt = self._table.count_attempt_sql
+            if count_attempt is not None and outcome.tried_unacknowledged:
+                await conn.execute(count_attempt, outcome.tried_unacknowledged)
+        sent = len(outcome.acknowledged)
+        self.published_total += sent
+        if outcome.unsent:
+            raise OutboxPublishFailed(sent=sent, unsent=outcome.unsent, cause=outcome.cause)
+        return sent
+
+    async def _publish_batch(self, batch: list[tuple[int, OutboxMessage]]) -> _BatchOutcome:
+        """Publish `batch` (in order, or concurrently), giving up after the publish timeout."""
+        acknowledged: list[int] = []
+        tried: set[int] = set()
+        failures: list[str] = []
+
+        async def publish_one(row_id: int, message: OutboxMessage) -> None:
+            tried.add(row_id)
+            try:
+                await self._publish(message)
+            except Exception as exc:
+                failures.append(type(exc).__name__)
+                raise
+            acknowledged.append(row_id)
+
+        async def publish_in_order() -> None:
+            for row_id, message in batch:
+                await publish_one(row_id, message)  # the first failure stops the batch
+
+        if self._concurrent:
+            tasks = [asyncio.ensure_future(publish_one(i, m)) for i, m in batch]
+        else:
+            tasks = [asyncio.ensure_future(publish_in_order())]
+        try:
+            _done, pending = await asyncio.wait(tasks, timeout=self._publish_timeout)
+        finally:
+            for task in tasks:
+                task.cancel()  # a no-op for finished tasks; stops the unacknowledged ones
+            await asyncio.gather(*tasks, return_exceptions=True)
+        done_ids = set(acknowledged)
+        return _BatchOutcome(
+            acknowledged=sorted(done_ids),
+            tried_unacknowledged=sorted(tried - done_ids),
+            unsent=len(batch) - len(done_ids),
+            cause=failures[0] if failures else ("timeout" if pending else ""),
+        )
 
     async def backlog(self) -> int:
         """How many rows wait to be published."""
@@ -186,7 +275,8 @@ class OutboxRelay:
     ) -> None:
         """Drain until cancelled: woken by NOTIFY, polling when idle, backing off on failure.
 
-        `ready` says whether to publish at all (e.g. whether the broker has connected).
+        `ready` says whether to publish at all (e.g. whether the broker has connected: publishing
+        to an unstarted broker only fails).
         """
         listener = await self._pool.acquire()
         await listener.add_listener(self._table.channel, self.wake)
@@ -197,16 +287,29 @@ class OutboxRelay:
                 self._wake.clear()
                 try:
                     published = await self.drain_once() if ready() else 0
-                except Exception as exc:  # noqa: BLE001 - database or Kafka away: wait, retry
-                    log.warning("outbox relay: will retry", error=type(exc).__name__)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, max_backoff_seconds)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("outbox relay: database unavailable", error=type(exc).__name__)
+                except OutboxPublishFailed as exc:
+                    log.warning(
+                        "outbox relay: publish failed, will retry",
+                        error=exc.cause,
+                        sent=exc.sent,
+                        unsent=exc.unsent,
+                    )
+                except Exception as exc:  # noqa: BLE001 - the relay must outlive any one failure
+                    # No traceback: exception text may quote a payload.
+                    log.error(  # noqa: TRY400
+                        "outbox relay: unexpected error, will retry", error=type(exc).__name__
+                    )
+                else:
+                    backoff = 0.5
+                    if published:
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=idle_poll_seconds)
                     continue
-                backoff = 0.5
-                if published:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=idle_poll_seconds)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, max_backoff_seconds)
         finally:
             with contextlib.suppress(Exception):
                 await listener.remove_listener(self._table.channel, self.wake)

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import PoisonMessage, dead_letter_middleware, make_broker, publish_event
+from services.common.outbox import OutboxRelay, kafka_publisher
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
@@ -37,8 +38,7 @@ from services.common.runtime import (
     kafka_ready,
 )
 from services.common.settings import dsn
-from services.intake.adapters.outbox_relay import OutboxRelay
-from services.intake.adapters.store import IntakeStore, OutboxMessage
+from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.config import IntakeSettings
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
 from services.intake.errors import validation_errors
@@ -130,15 +130,23 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         rt.pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(rt.pool, MIGRATIONS)
+        # Concurrent: each referral is its own key, so no two rows need each other's order.
         rt.relay = OutboxRelay(
             rt.pool,
-            lambda m: _publish_outbox(broker, m),
+            OUTBOX,
+            kafka_publisher(broker),
             batch_size=settings.relay_batch_size,
-            idle_poll_seconds=settings.relay_idle_poll_seconds,
+            concurrent=True,
             publish_timeout_seconds=settings.relay_publish_timeout_seconds,
         )
         rt.tasks.start("kafka-connect", rt.starter.run())
-        rt.tasks.start("outbox-relay", _relay_when_connected(rt.starter, rt.relay))
+        rt.tasks.start(
+            "outbox-relay",
+            rt.relay.run(
+                ready=rt.starter.connected.is_set,
+                idle_poll_seconds=settings.relay_idle_poll_seconds,
+            ),
+        )
         log.info("intake started", port=settings.http_port)
         try:
             yield
@@ -166,21 +174,6 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     )
     _add_referral_routes(app, rt)
     return app
-
-
-async def _relay_when_connected(starter: BrokerStarter, relay: OutboxRelay) -> None:
-    """Run the relay once the producer exists (publishing to an unstarted broker only fails)."""
-    await starter.connected.wait()
-    await relay.run()
-
-
-async def _publish_outbox(broker: KafkaBroker, message: OutboxMessage) -> None:
-    await broker.publish(
-        message.payload,
-        topic=message.topic,
-        key=message.key.encode() if message.key else None,
-        headers=message.headers,
-    )
 
 
 def _unauthorised() -> JSONResponse:

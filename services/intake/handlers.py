@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from services.intake.adapters.store import OutboxMessage, StoredReferral
+from services.common.outbox import OutboxMessage
+from services.intake.adapters.store import StoredReferral
 from services.intake.domain import (
     Accepted,
     IdempotencyConflict,

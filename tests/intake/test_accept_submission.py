@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.intake.adapters.store import OutboxMessage, StoredReferral
+from services.common.outbox import OutboxMessage
+from services.intake.adapters.store import StoredReferral
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
 from services.intake.handlers import accept_submission
 from shared import ReferralReceived, ReferralSubmission

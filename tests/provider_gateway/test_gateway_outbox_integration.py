@@ -13,7 +13,13 @@ import asyncpg
 import pytest
 
 from services.common.db import create_pool
-from services.common.outbox import OutboxMessage, OutboxRelay, OutboxTable, enqueue
+from services.common.outbox import (
+    OutboxMessage,
+    OutboxPublishFailed,
+    OutboxRelay,
+    OutboxTable,
+    enqueue,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +87,7 @@ async def test_only_committed_messages_are_published_in_commit_order(
     assert [r["tries"] for r in tries] == [1, 1, 1]
 
 
-async def test_a_failed_publication_leaves_the_batch_to_be_tried_again(
+async def test_a_failed_publication_marks_what_was_acknowledged_and_holds_back_the_rest(
     pool: asyncpg.Pool, table: OutboxTable
 ) -> None:
     published: list[OutboxMessage] = []
@@ -93,13 +99,18 @@ async def test_a_failed_publication_leaves_the_batch_to_be_tried_again(
         published.append(m)
 
     async with pool.acquire() as conn, conn.transaction():
-        for n in range(2):
+        for n in range(3):
             await enqueue(conn, table, message(n))
     relay = OutboxRelay(pool, table, publish)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(OutboxPublishFailed) as failed:
         await relay.drain_once()
+    assert (failed.value.sent, failed.value.unsent, failed.value.cause) == (1, 2, "ConnectionError")
+    # In order: the acknowledged first row is sent; the third is not published ahead of the second.
+    assert [m.headers["ce_id"] for m in published] == ["id-0"]
     assert await relay.backlog() == 2
+    tries = await pool.fetch(f"SELECT {table.payload_column} AS p, tries FROM {table.table}")
+    assert {bytes(r["p"]): r["tries"] for r in tries} == {b"0": 1, b"1": 1, b"2": 0}
     down = False
     assert await relay.drain_once() == 2
-    # At-least-once: the first message went out again with the same id.
-    assert [m.headers["ce_id"] for m in published] == ["id-0", "id-0", "id-1"]
+    assert [m.headers["ce_id"] for m in published] == ["id-0", "id-1", "id-2"]
+    assert await relay.backlog() == 0

@@ -20,3 +20,8 @@ def test_the_attempts_column_is_counted_only_when_the_table_has_one() -> None:
     assert "attempts" not in OutboxTable(channel="c").mark_sent_sql
     counted = OutboxTable(channel="c", attempts_column="attempts").mark_sent_sql
     assert "attempts = attempts + 1" in counted
+    assert OutboxTable(channel="c").count_attempt_sql is None
+    unacknowledged = OutboxTable(channel="c", attempts_column="attempts").count_attempt_sql
+    assert unacknowledged is not None
+    assert "attempts = attempts + 1" in unacknowledged
+    assert "sent_at" not in unacknowledged

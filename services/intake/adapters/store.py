@@ -1,8 +1,9 @@
 """Intake's PostgreSQL store: referrals with their outbox rows, API keys, and the timeline.
 
 Rules kept here:
-- a referral and its outbox row are written in one transaction, with a NOTIFY that wakes
-  the relay when the transaction commits;
+- a referral and its outbox row are written in one transaction (`enqueue`, with a NOTIFY that
+  wakes the relay when the transaction commits); the relay is the shared one in
+  `services.common.outbox`, on the table described by `OUTBOX`;
 - the (agency, idempotency key) pair is unique: a concurrent duplicate inserts nothing and
   the caller is handed the row that won;
 - an agency reads only the referrals it submitted.
@@ -13,20 +14,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
-OUTBOX_CHANNEL = "intake_outbox"
+from services.common.outbox import OutboxMessage, OutboxTable, enqueue
 
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    topic: str
-    key: str | None
-    headers: dict[str, str]
-    payload: bytes
+OUTBOX_CHANNEL: Final = "intake_outbox"
+OUTBOX: Final = OutboxTable(channel=OUTBOX_CHANNEL, attempts_column="attempts")
 
 
 @dataclass(frozen=True)
@@ -103,14 +99,7 @@ class IntakeStore:
                 received_at,
                 f"received:{referral_id}",
             )
-            await conn.execute(
-                "INSERT INTO outbox (topic, message_key, headers, payload) VALUES ($1, $2, $3, $4)",
-                message.topic,
-                message.key,
-                message.headers,
-                message.payload,
-            )
-            await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+            await enqueue(conn, OUTBOX, message)
             return True
 
     async def agency_for_token(self, token: str) -> str | None:
@@ -167,5 +156,5 @@ class IntakeStore:
         return result.endswith(" 1")
 
     async def outbox_backlog(self) -> int:
-        count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        count: int = await self._pool.fetchval(OUTBOX.backlog_sql)
         return count
