@@ -96,3 +96,42 @@ def test_a_number_used_beyond_plain_comparisons_enters_the_memo_key_whole() -> N
     assert "incident_count" in rules.projection.paths
     assert "age" in rules.projection.paths
     assert "age" not in rules.projection.bands
+
+
+def test_independent_branches_are_memoised_apart_and_answered_without_the_engine(
+    engine_input: EngineInput,
+) -> None:
+    rules = Rules.from_json(default_rules_path().read_text())
+    branches = {
+        frozenset(rules.projection.paths[i] for i in positions): {".".join(f) for f in fields}
+        for positions, fields in rules.projection.parts
+    }
+    assert branches[
+        frozenset({"risk_level", "behaviours.violence", "behaviours.threats_of_violence"})
+    ] == {
+        "fired.priority",
+        "priority",
+    }
+    rules.outcome(engine_input(age=30, risk_level="high"))
+    rules.outcome(engine_input(age=15, risk_level="medium"))
+    assert rules.evaluations == 2
+    # Both branches of this input have been seen, under other inputs: no engine call, same answer.
+    crossed = engine_input(age=15, risk_level="high")
+    assert rules.outcome(crossed) == rules.evaluate(crossed)
+    assert rules.evaluations == 3  # the one `evaluate` above
+
+
+def test_branches_writing_the_same_field_are_one_branch() -> None:
+    def clash(graph: dict[str, Any]) -> None:
+        out = _table(graph, "priority")["content"]["outputs"]
+        out.append({"id": "priority.out.route.next", "name": "Next", "field": "route.next"})
+
+    assert Rules.from_json(_variant(clash)).projection.parts == ()
+
+
+def test_a_field_inside_another_makes_the_graph_one_branch() -> None:
+    def nested(graph: dict[str, Any]) -> None:
+        out = _table(graph, "priority")["content"]["outputs"]
+        out.append({"id": "priority.out.route", "name": "Route", "field": "route"})
+
+    assert Rules.from_json(_variant(nested)).projection.parts == ()

@@ -11,8 +11,8 @@ Rules kept here:
   with where a derived fact came from (the postcode or the given code, the date of birth or the
   stated age), so a person can see why and a new rules version can be replayed over old referrals;
 - trace values are plain JSON values (str, int, bool, None), never enum members; equal steps are
-  made once and shared (`_step`, bounded): steps are frozen, and each fact path always carries one
-  type of value, so equal keys are equal steps.
+  made once and shared (per step of `_plan`, bounded): steps are frozen, and each fact path always
+  carries one type of value, so equal keys are equal steps.
 """
 
 from __future__ import annotations
@@ -70,28 +70,62 @@ def _trace(
     fired: tuple[tuple[Table, str], ...], facts: Facts, context: dict[str, Any]
 ) -> list[TraceStep]:
     """A step per rule fired, with the facts its table read; where a derived fact came from is
-    noted once, at the first step that uses it."""
-    steps, noted = [], set()
-    for table, rule in fired:
-        names: list[str] = []
-        values: list[Any] = []
-        for path, parts, notes in _columns(table):
-            names.append(path)
-            values.append(context.get(path) if parts is None else walk(context, parts))
-            if notes and path not in noted:
-                noted.add(path)
-                for note in notes:
-                    value = getattr(facts, note)
-                    names.append(note)
-                    values.append(value.value if isinstance(value, Enum) else value)
-        steps.append(_step(rule, tuple(names), tuple(values)))
+    noted once, at the first step that uses it (which step that is depends only on the tables
+    that fired, so it is worked out once per sequence of tables and rules: `_plan`)."""
+    steps = []
+    for rule, names, reads, made in _plan(fired):
+        values = []
+        for path, parts, note in reads:
+            if note:
+                value = getattr(facts, path)
+                values.append(value._value_ if isinstance(value, Enum) else value)
+            else:
+                values.append(context.get(path) if parts is None else walk(context, parts))
+        key = tuple(values)
+        step = made.get(key)
+        if step is None:
+            if len(made) >= _STEPS_LIMIT:
+                made.clear()
+            step = made[key] = TraceStep(rule=rule, facts=dict(zip(names, key, strict=True)))
+        steps.append(step)
     return steps
 
 
-@lru_cache(maxsize=100_000)
-def _step(rule: str, names: tuple[str, ...], values: tuple[Any, ...]) -> TraceStep:
-    """One trace step; equal steps are one (frozen) object, made once."""
-    return TraceStep(rule=rule, facts=dict(zip(names, values, strict=True)))
+_STEPS_LIMIT = 20_000
+_MADE: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], TraceStep]] = {}
+# Per step: the rule, the names of the facts shown, how to read each (path, path split or None for
+# a top-level fact, True for a provenance note read from Facts), and the steps made so far.
+_Plan = tuple[
+    tuple[
+        str,
+        tuple[str, ...],
+        tuple[tuple[str, tuple[str, ...] | None, bool], ...],
+        dict[tuple[Any, ...], TraceStep],
+    ],
+    ...,
+]
+
+
+@lru_cache(maxsize=1024)
+def _plan(fired: tuple[tuple[Table, str], ...]) -> _Plan:
+    """What each step of a trace shows, for one sequence of tables and rules fired. Equal steps
+    are one (frozen) object, made once: each fact path always carries one type of value, so equal
+    values are equal steps."""
+    plan, noted = [], set()
+    for table, rule in fired:
+        names: list[str] = []
+        reads: list[tuple[str, tuple[str, ...] | None, bool]] = []
+        for path, parts, notes in _columns(table):
+            names.append(path)
+            reads.append((path, parts, False))
+            if notes and path not in noted:
+                noted.add(path)
+                for note in notes:
+                    names.append(note)
+                    reads.append((note, None, True))
+        made = _MADE.setdefault((rule, tuple(names)), {})  # shared by every plan with this step
+        plan.append((rule, tuple(names), tuple(reads), made))
+    return tuple(plan)
 
 
 @cache

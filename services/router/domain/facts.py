@@ -83,14 +83,16 @@ class Facts:
     def context(self) -> dict[str, Any]:
         """The engine's input: plain JSON values (each enum as its str value, which the trace
         copies and serialises several times faster than the enum), every behaviour true or false."""
+        # `_value_` is the member's value as a plain attribute: `.value` is a property, and this
+        # runs once per referral.
         return {
-            "area": self.area.value,
+            "area": self.area._value_,
             "age": self.age,
-            "relationship": self.relationship.value,
-            "relationship_class": self.relationship_class.value,
-            "gender": self.gender.value,
+            "relationship": self.relationship._value_,
+            "relationship_class": self.relationship_class._value_,
+            "gender": self.gender._value_,
             "incident_count": self.incident_count,
-            "risk_level": None if self.risk_level is None else self.risk_level.value,
+            "risk_level": None if self.risk_level is None else self.risk_level._value_,
             "sdash_yes_count": self.sdash_yes_count,
             "behaviours": {name: name in self.behaviours for name in _BEHAVIOURS},
         }

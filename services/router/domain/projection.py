@@ -13,6 +13,13 @@ itself, conservatively:
   sub-object, or a reference to the whole input (`$root`, `$` outside a column cell) makes the key
   the whole input: still exact, with fewer hits.
 So the engine stays the only source of truth; the memo only avoids asking it the same question twice.
+
+A graph whose tables form independent branches (no edge between them, each fed by the input node
+alone: here precedence, allocation and notify on one side and priority on the other) also gets a
+key per branch (`parts`): a branch's result fields depend on the facts that branch reads and on
+nothing else, so the priority table's few inputs need not multiply the precedence table's keys.
+Branches are used only when each table writes fields no other branch writes (none a prefix of
+another's, none a fact the input passes through); otherwise the graph is one branch.
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ _NUMERIC_CELL: Final = re.compile(
             | null | \$\s*(?:==|!=)\s*null )$""",
     re.VERBOSE,
 )
+
+
+# A branch of the graph: the positions in the key of the facts it reads, the fields it writes.
+Part = tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]
 
 
 class _WholeInput(Exception):
@@ -63,10 +74,59 @@ class Projection:
             self.whole_input = True
         self.bands = {p: tuple(sorted(n)) for p, n in numbers.items() if not _covered(p, whole)}
         self.paths = tuple(sorted(whole | set(self.bands)))
+        self.parts = () if self.whole_input else self._branches(graph)
         # Per path: the path, split when nested (None: a top-level fact, one `get`), its bands.
         self._getters = tuple(
             (p, tuple(p.split(".")) if "." in p else None, self.bands.get(p)) for p in self.paths
         )
+
+    def _branches(self, graph: Mapping[str, Any]) -> tuple[Part, ...]:
+        """The graph's independent branches, each as the key positions it reads and the fields
+        it writes; () when there are fewer than two or their fields are not cleanly apart."""
+        inner = {
+            n["id"]: n
+            for n in graph.get("nodes", [])
+            if n.get("type") not in ("inputNode", "outputNode") and "id" in n
+        }
+        group = {i: i for i in inner}
+
+        def root(i: str) -> str:
+            while group[i] != i:
+                i = group[i]
+            return i
+
+        for edge in graph.get("edges", []):
+            a, b = edge.get("sourceId"), edge.get("targetId")
+            if a in inner and b in inner:
+                group[root(a)] = root(b)
+        members: dict[str, list[Mapping[str, Any]]] = {}
+        for i, node in inner.items():
+            members.setdefault(root(i), []).append(node)
+        if len(members) < 2:
+            return ()
+        parts: list[Part] = []
+        written: list[str] = []
+        for nodes in members.values():
+            whole: set[str] = set()
+            numbers: dict[str, set[int]] = {}
+            fields: list[str] = []
+            for node in nodes:
+                self._node(node, whole, numbers)
+                for column in (node.get("content") or {}).get("outputs", []):
+                    fields.append(str(column.get("field") or ""))
+            read = whole | set(numbers)
+            positions = tuple(i for i, p in enumerate(self.paths) if _covered(p, read))
+            parts.append((positions, tuple(tuple(f.split(".")) for f in sorted(set(fields)))))
+            written.extend(set(fields))
+        distinct = set(written)
+        if len(distinct) < len(written):
+            return ()  # two branches write one field
+        for a in distinct:
+            if not _PATH.match(a) or a.split(".")[0] in self._facts:
+                return ()
+            if any(b.startswith(a + ".") for b in distinct):
+                return ()  # a field inside another: kept whole, as one branch
+        return tuple(parts)
 
     def _node(self, node: Mapping[str, Any], whole: set[str], numbers: dict[str, set[int]]) -> None:
         kind, content = node.get("type"), node.get("content") or {}
@@ -109,9 +169,20 @@ class Projection:
         if self.whole_input:
             return (_freeze(context),)
         key = []
+        value: Any
         for path, parts, bands in self._getters:  # hot path: plain loops, no isinstance on ABCs
-            value = context.get(path) if parts is None else walk(context, parts)
-            key.append(_band(value, bands) if bands and type(value) is int else _freeze(value))
+            if parts is None:
+                value = context.get(path)
+            else:  # as `walk`, inlined
+                value = context
+                for part in parts:
+                    value = value.get(part) if type(value) is dict else None
+            kind = type(value)
+            if kind is int and bands:
+                value = _band(value, bands)
+            elif kind is dict or kind is list or kind is tuple:
+                value = _freeze(value)
+            key.append(value)
         return tuple(key)
 
 

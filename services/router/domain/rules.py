@@ -9,7 +9,10 @@ Rules kept here:
 - `notify` comes back sorted and without repeats, so equal decisions serialise equally;
 - results are memoised under the key `Projection` derives from the graph, which is exact (see
   there): zen costs 60-400 µs an evaluation, which alone would cap the router far below the
-  20,000 decisions/s it must sustain, while the memo makes a repeat about 1 µs. The memo is
+  20,000 decisions/s it must sustain, while the memo makes a repeat about 1 µs. Where the graph
+  has independent branches, each branch's result fields are memoised under that branch's own key
+  too, and an input whose every branch is known is answered from them without the engine (the
+  result is the branches' fields put together, as the engine's output node does). The memos are
   bounded; evaluation is synchronous (`ZenDecision.evaluate`): the tables are tiny and the async
   variant would only add a hop through the engine's runtime.
 """
@@ -74,6 +77,13 @@ class Rules:
         except RuntimeError as exc:
             raise RulesFileError(f"{self.version}: {str(exc).splitlines()[0]}") from None
         self._memo: dict[tuple[Any, ...], Outcome] = {}
+        # Per branch (when there are several): its key positions, its fields, its memo of fields.
+        # (Not if a fact could reach the fields read back by passing through a table unwritten.)
+        self._parts: tuple[_Branch, ...] = tuple(
+            (positions, fields, {})
+            for positions, fields in self.projection.parts
+            if FACT_NAMES.isdisjoint(_READ_BACK)
+        )
         self.evaluations = 0
 
     @classmethod
@@ -90,7 +100,7 @@ class Rules:
         key = self.projection.key(context)
         found = self._memo.get(key)
         if found is None:
-            found = self.evaluate(context)
+            found = self._from_parts(context, key) if self._parts else self.evaluate(context)
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
             self._memo[key] = found
@@ -98,12 +108,39 @@ class Rules:
 
     def evaluate(self, context: Mapping[str, Any]) -> Outcome:
         """The outcome straight from the engine, bypassing the memo."""
+        return self._read(self._result(context))
+
+    def _result(self, context: Mapping[str, Any]) -> dict[str, Any]:
         self.evaluations += 1
         try:
-            result = self._decision.evaluate(dict(context))["result"]
+            result: dict[str, Any] = self._decision.evaluate(dict(context))["result"]
         except RuntimeError as exc:
             raise RuleOutcomeError(f"rules {self.version}: {str(exc).splitlines()[0]}") from None
-        return self._read(result)
+        return result
+
+    def _from_parts(self, context: Mapping[str, Any], key: tuple[Any, ...]) -> Outcome:
+        """The outcome from each branch's memoised fields; the engine is asked (once, for the whole
+        input) only when a branch has not been seen under its key, and then its answer is used."""
+        found: list[_Fields] = []
+        result: dict[str, Any] | None = None
+        for positions, fields, memo in self._parts:
+            part_key = tuple([key[i] for i in positions])
+            part = memo.get(part_key)
+            if part is None:
+                if result is None:
+                    result = self._result(context)
+                part = tuple((f, v) for f in fields if (v := _at(result, f)) is not _MISSING)
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[part_key] = part
+            found.append(part)
+        if result is not None:
+            return self._read(result)
+        merged: dict[str, Any] = {}
+        for part in found:
+            for path, value in part:
+                _put(merged, path, value)
+        return self._read(merged)
 
     def _read(self, result: Mapping[str, Any]) -> Outcome:
         fired_names = result.get("fired") or {}
@@ -134,6 +171,28 @@ class Rules:
         if out_of_area and not outcome.signpost:
             raise RuleOutcomeError(f"rules {self.version} ({rules}): out_of_area needs a signpost")
         return outcome
+
+
+_READ_BACK: Final = frozenset({"route", "priority", "notify", "fired"})  # what `_read` looks at
+_MISSING: Final = object()
+_Fields = tuple[tuple[tuple[str, ...], Any], ...]
+_Branch = tuple[tuple[int, ...], tuple[tuple[str, ...], ...], dict[tuple[Any, ...], _Fields]]
+
+
+def _at(result: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path` in an engine result, or _MISSING where there is none (not even null)."""
+    value: Any = result
+    for name in path:
+        if type(value) is not dict or name not in value:
+            return _MISSING
+        value = value[name]
+    return value
+
+
+def _put(result: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for name in path[:-1]:
+        result = result.setdefault(name, {})
+    result[path[-1]] = value
 
 
 def _fact_columns(node: Mapping[str, Any]) -> tuple[str, ...]:
