@@ -40,7 +40,7 @@ from services.common.runtime import (
 from services.common.settings import dsn
 from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.config import IntakeSettings
-from services.intake.domain import IdempotencyConflict, SubmissionRefused
+from services.intake.domain import IdempotencyConflict, SubmissionRefused, rejected_ops_event
 from services.intake.errors import validation_errors
 from services.intake.handlers import accept_submission
 from services.intake.http_errors import (
@@ -58,7 +58,7 @@ from shared import (
     ReferralSubmission,
     Service,
 )
-from shared.cloudevents import TYPE_REJECTED
+from shared.cloudevents import TYPE_OPS_EVENT, TYPE_REJECTED
 from shared.topics import OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_REJECTED, REFERRALS_SUBMITTED
 
 log = structlog.get_logger(__name__)
@@ -382,6 +382,14 @@ def _register_subscribers(rt: Runtime) -> None:
             ce_type=TYPE_REJECTED,
             service=Service.INTAKE,
         )
+        await publish_event(
+            broker,
+            rejected_ops_event(uuid4(), rejected.rejected_at, _rejection_code(errors)),
+            topic=OPS_EVENTS,
+            key=None,
+            ce_type=TYPE_OPS_EVENT,
+            service=Service.INTAKE,
+        )
         log.info("submission rejected", channel="kafka", error_fields=[e.field for e in errors])
 
     @broker.subscriber(
@@ -423,3 +431,12 @@ def _register_subscribers(rt: Runtime) -> None:
             source_event_id=str(event.event_id),
             provider=event.provider,
         )
+
+
+def _rejection_code(errors: list[FieldError]) -> str:
+    """A closed-set reason for ops: who refused what, never the details."""
+    codes = {e.code for e in errors}
+    for code in ("unknown_agency", "conflict"):
+        if code in codes:
+            return code
+    return "validation_failed"

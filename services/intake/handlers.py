@@ -6,7 +6,7 @@ rules of their own beyond orchestration; the rules are in `domain/`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -20,11 +20,12 @@ from services.intake.domain import (
     body_digest,
     clock_problems,
     received_event,
+    received_ops_event,
     text_problems,
 )
 from shared import ReferralSubmission, Service, ce_headers
-from shared.cloudevents import TYPE_RECEIVED
-from shared.topics import REFERRALS_RECEIVED
+from shared.cloudevents import TYPE_OPS_EVENT, TYPE_RECEIVED
+from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
 
 SOURCE = f"urn:nottssas:{Service.INTAKE.value}"
 
@@ -43,7 +44,7 @@ class ReferralStore(Protocol):
         submission: dict[str, object],
         channel: str,
         received_at: datetime,
-        message: OutboxMessage,
+        messages: Sequence[OutboxMessage],
     ) -> bool: ...
 
 
@@ -86,6 +87,19 @@ async def accept_submission(
             ),
             payload=event.model_dump_json().encode(),
         )
+        # Its PII-free announcement on ops.events.v1 commits with it, through the same outbox.
+        ops = OutboxMessage(
+            topic=OPS_EVENTS,
+            key=str(referral_id),
+            headers=ce_headers(
+                type=TYPE_OPS_EVENT,
+                source=SOURCE,
+                time=received_at,
+                subject=str(referral_id),
+                id=f"ops:received:{referral_id}",
+            ),
+            payload=received_ops_event(referral_id, received_at).model_dump_json().encode(),
+        )
         created = await store.insert_with_outbox(
             referral_id=referral_id,
             agency_id=agency_id,
@@ -95,7 +109,7 @@ async def accept_submission(
             submission=submission.model_dump(mode="json"),
             channel=channel,
             received_at=received_at,
-            message=message,
+            messages=[message, ops],
         )
         if created:
             return Accepted(referral_id, created=True, received_at=received_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -13,8 +14,8 @@ from services.common.outbox import OutboxMessage
 from services.intake.adapters.store import StoredReferral
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
 from services.intake.handlers import accept_submission
-from shared import ReferralReceived, ReferralSubmission
-from shared.topics import REFERRALS_RECEIVED
+from shared import OpsEvent, ReferralReceived, ReferralState, ReferralSubmission, Service
+from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
 
 NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
 
@@ -38,14 +39,14 @@ class FakeStore:
         submission: dict[str, Any],
         channel: str,
         received_at: datetime,
-        message: OutboxMessage,
+        messages: Sequence[OutboxMessage],
     ) -> bool:
         if (agency_id, idempotency_key) in self.rows:
             return False
         self.rows[(agency_id, idempotency_key)] = StoredReferral(
             referral_id, digest, received_at, submission_id
         )
-        self.outbox.append(message)
+        self.outbox.extend(messages)
         return True
 
 
@@ -79,7 +80,7 @@ async def test_a_new_submission_is_stored_with_one_received_event_in_the_outbox(
     store = FakeStore()
     accepted = await _accept(store, submission)
     assert accepted.created
-    [message] = store.outbox
+    [message] = [m for m in store.outbox if m.topic == REFERRALS_RECEIVED]
     assert message.topic == REFERRALS_RECEIVED
     assert message.key == str(accepted.referral_id)
     assert message.headers["ce_subject"] == str(accepted.referral_id)
@@ -96,7 +97,29 @@ async def test_the_same_submission_twice_returns_the_original_referral(
     first = await _accept(store, submission)
     again = await _accept(store, submission)
     assert (again.referral_id, again.created) == (first.referral_id, False)
-    assert len(store.outbox) == 1
+    assert [m.topic for m in store.outbox] == [REFERRALS_RECEIVED, OPS_EVENTS]
+
+
+async def test_the_received_referral_is_announced_on_ops_events_without_personal_data(
+    submission: ReferralSubmission,
+) -> None:
+    store = FakeStore()
+    accepted = await _accept(store, submission)
+    [ops] = [m for m in store.outbox if m.topic == OPS_EVENTS]
+    event = OpsEvent.model_validate_json(ops.payload)
+    assert (event.state, event.service, event.referral_id) == (
+        ReferralState.RECEIVED,
+        Service.INTAKE,
+        accepted.referral_id,
+    )
+    assert ops.key == str(accepted.referral_id)
+    assert ops.headers["ce_id"] == f"ops:received:{accepted.referral_id}"
+    for personal in (
+        submission.victim.name,
+        str(submission.victim.postcode),
+        submission.referrer.name,
+    ):
+        assert str(personal) not in ops.payload.decode()
 
 
 async def test_a_different_body_under_the_same_key_is_a_conflict(

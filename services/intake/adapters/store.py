@@ -12,6 +12,7 @@ Rules kept here:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -72,7 +73,7 @@ class IntakeStore:
         submission: dict[str, Any],
         channel: str,
         received_at: datetime,
-        message: OutboxMessage,
+        messages: Sequence[OutboxMessage],
     ) -> bool:
         """Insert the referral, its first timeline entry and its outbox row; False if the key exists."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -99,7 +100,8 @@ class IntakeStore:
                 received_at,
                 f"received:{referral_id}",
             )
-            await enqueue(conn, OUTBOX, message)
+            for message in messages:
+                await enqueue(conn, OUTBOX, message)
             return True
 
     async def agency_for_token(self, token: str) -> str | None:

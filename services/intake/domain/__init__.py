@@ -8,6 +8,8 @@ from services.intake.domain.acceptance import (
     body_digest,
     clock_problems,
     received_event,
+    received_ops_event,
+    rejected_ops_event,
     text_problems,
 )
 
@@ -19,5 +21,7 @@ __all__ = [
     "body_digest",
     "clock_problems",
     "received_event",
+    "received_ops_event",
+    "rejected_ops_event",
     "text_problems",
 ]

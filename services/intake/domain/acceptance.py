@@ -22,9 +22,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
-from shared import FieldError, ReferralReceived, ReferralSubmission
+from shared import (
+    FieldError,
+    OpsEvent,
+    ReferralReceived,
+    ReferralState,
+    ReferralSubmission,
+    Service,
+)
 
 
 class IntakeError(Exception):
@@ -94,4 +101,26 @@ def received_event(
         received_at=received_at,
         referrer_agency=agency_id,
         submission=submission,
+    )
+
+
+def received_ops_event(referral_id: UUID, received_at: datetime) -> OpsEvent:
+    """The PII-free `ops.events.v1` record of an accepted referral (its id is stable)."""
+    return OpsEvent(
+        event_id=uuid5(NAMESPACE_URL, f"urn:nottssas:received:{referral_id}"),
+        at=received_at,
+        service=Service.INTAKE,
+        state=ReferralState.RECEIVED,
+        referral_id=referral_id,
+    )
+
+
+def rejected_ops_event(event_id: UUID, at: datetime, reason_code: str) -> OpsEvent:
+    """The PII-free record of a refused Kafka submission: a reason code, no ids."""
+    return OpsEvent(
+        event_id=event_id,
+        at=at,
+        service=Service.INTAKE,
+        state=ReferralState.REJECTED,
+        reason_code=reason_code,
     )
