@@ -4,6 +4,10 @@ Rules kept here:
 - the producer is idempotent with acks=all, so an acknowledged publish is on every in-sync
   replica and a retried send is not duplicated by the broker;
 - every publish carries CloudEvents binary-mode headers and the referral id as the key;
+- every consumed message is processed in its OpenTelemetry trace (FastStream's telemetry
+  middleware reads `traceparent` from the headers, and writes it on every publish), with its
+  `event_id` (the CloudEvents id) and, on topics keyed by referral, its `referral_id` bound to
+  the log lines written while it is handled;
 - a message that cannot be parsed or validated (a poison message) is published, by reference
   and with its reason, to `ops.deadletter.v1` and then acknowledged, so it never blocks its
   partition; any other error propagates and the subscriber's ack policy redelivers it.
@@ -21,6 +25,7 @@ from uuid import uuid4
 import structlog
 from faststream import BaseMiddleware, StreamMessage
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
@@ -41,11 +46,34 @@ class PoisonMessage(Exception):
         self.fields = fields or []
 
 
+class LogContextMiddleware(BaseMiddleware):
+    """Binds the message's `event_id` and `referral_id` to the log lines of its handling."""
+
+    async def consume_scope(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        ids: dict[str, str] = {}
+        if event_id := msg.headers.get("ce_id"):
+            ids["event_id"] = str(event_id)
+        raw_key = getattr(msg.raw_message, "key", None)
+        if isinstance(raw_key, bytes) and _UUID.match(raw_key):
+            # Only a UUID key is bound: it is a referral id (submission ids are the agency's).
+            ids["referral_id"] = raw_key.decode()
+        with structlog.contextvars.bound_contextvars(**ids):
+            return await call_next(msg)
+
+
+_UUID = re.compile(rb"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
     """A broker with an idempotent, acks=all producer (nothing connects until `start`).
 
-    FastStream's Prometheus middleware counts messages consumed and published, their
-    processing time and exceptions, labelled by topic, status and exception type only.
+    Middlewares, outermost first: OpenTelemetry (the trace, from and into the headers);
+    FastStream's Prometheus middleware (messages consumed and published, processing time and
+    exceptions, labelled by topic, status and exception type only); the log context. A
+    service adds its dead-letter middleware inside these, so a poison message is dead-lettered
+    within its trace.
     """
     return KafkaBroker(
         bootstrap_servers,
@@ -53,7 +81,11 @@ def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         logger=structlog.get_logger("faststream"),
-        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id)],
+        middlewares=[
+            KafkaTelemetryMiddleware(),
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id),
+            LogContextMiddleware,
+        ],
     )
 
 

@@ -1,7 +1,8 @@
 """structlog, configured once per process: JSON off a terminal, with personal fields redacted.
 
 Rules kept here:
-- every line carries `service`; handlers bind `referral_id`, `event_id` and `trace_id`;
+- every line carries `service`; a consumer's lines carry the message's `referral_id` and
+  `event_id` (bound by the broker's middleware), and any line written in a span its `trace_id`;
 - a redaction processor replaces the value of any key that names personal data, at any depth,
   so that logging a whole model or payload by mistake leaks nothing;
 - values that are pydantic models are dumped first so the redaction sees their fields.
@@ -16,6 +17,8 @@ from typing import Any, Final
 
 import structlog
 from pydantic import BaseModel
+
+from services.common.telemetry import trace_fields
 
 REDACTED: Final = "[redacted]"
 
@@ -83,6 +86,7 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool | None = 
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        trace_fields,
         redact_personal_fields,
     ]
     renderer: Any = (

@@ -20,6 +20,8 @@ Rules kept here:
 - LISTEN/NOTIFY wakes the relay as soon as a row commits, with the wake-up cleared before each
   drain so one landing during the drain is not lost; a slow poll backs it up in case a
   notification is missed (for example while the listening connection was being re-made);
+- a row keeps the trace context it was queued in (`traceparent` among its headers), and is
+  published inside that context, so the trace runs on through the wait in the table;
 - the table and column names come from code (`OutboxTable`), never from input, and are checked
   to be plain SQL identifiers before any SQL is built from them.
 
@@ -39,6 +41,8 @@ from typing import Any
 import asyncpg
 import structlog
 from faststream.kafka import KafkaBroker
+
+from services.common.telemetry import current_trace_headers, trace_context
 
 log = structlog.get_logger(__name__)
 
@@ -129,9 +133,8 @@ class OutboxTable:
 
 async def enqueue(conn: asyncpg.Connection, table: OutboxTable, message: OutboxMessage) -> None:
     """Queue `message` in the caller's transaction; it is published once that commits."""
-    await conn.execute(
-        table.insert_sql, message.topic, message.key, message.headers, message.payload
-    )
+    headers = current_trace_headers() | message.headers
+    await conn.execute(table.insert_sql, message.topic, message.key, headers, message.payload)
     await conn.execute("SELECT pg_notify($1, '')", table.channel)
 
 
@@ -142,13 +145,16 @@ def kafka_publisher(broker: KafkaBroker, *, timeout_seconds: float | None = None
     """Publish through `broker`, waiting for its ack (at most `timeout_seconds`, if given)."""
 
     async def publish(message: OutboxMessage) -> None:
-        sent = broker.publish(
-            message.payload,
-            topic=message.topic,
-            key=message.key.encode() if message.key else None,
-            headers=message.headers,
-        )
-        await asyncio.wait_for(sent, timeout=timeout_seconds)
+        # Published in the trace the row was queued in; the telemetry middleware then writes
+        # this publication's own span into the headers in place of the stored one.
+        with trace_context(message.headers):
+            sent = broker.publish(
+                message.payload,
+                topic=message.topic,
+                key=message.key.encode() if message.key else None,
+                headers=dict(message.headers),
+            )
+            await asyncio.wait_for(sent, timeout=timeout_seconds)
 
     return publish
 

@@ -6,7 +6,13 @@ Rules kept here:
 - the cluster is probed with a bare client (closed whatever happens) before the broker starts,
   so that a Kafka outage at start-up does not leave half-started producers behind (aiokafka
   reports each as "Unclosed AIOKafkaProducer");
-- background tasks are cancelled and awaited on shutdown, so nothing is left half-done.
+- background tasks are cancelled and awaited on shutdown, so nothing is left half-done;
+- `serve` is how every service runs: logging and tracing configured once, HTTP spans for the
+  API routes (not for health and metrics probes), and on SIGTERM or SIGINT uvicorn stops
+  taking requests, lets those in flight finish (up to `GRACEFUL_SHUTDOWN_SECONDS`), then runs
+  the lifespan's shutdown: the broker's consumers stop, the message being handled finishes
+  and is committed (or, if it did not finish, is left uncommitted for redelivery), the
+  producer flushes, and spans are exported.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.common.db import ping
+from services.common.logging import configure_logging
+from services.common.settings import ServiceSettings
+from services.common.telemetry import configure_tracing, shutdown_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -131,3 +140,41 @@ def db_check(pool: asyncpg.Pool | None) -> Callable[[], Awaitable[bool]]:
         return pool is not None and await ping(pool)
 
     return check
+
+
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+# Probes and scrapes: answered often, and nothing a trace is for.
+_UNTRACED_URLS = "/healthz,/readyz,/metrics"
+
+
+def instrument_http(app: FastAPI) -> None:
+    """A server span for each API request, continuing the caller's `traceparent` if sent."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    # No spans for the ASGI receive and send steps inside each request: noise, for our use.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=_UNTRACED_URLS, exclude_spans=["receive", "send"]
+    )
+
+
+def serve(service: str, settings: ServiceSettings, create_app: Callable[[], FastAPI]) -> None:
+    """Run a service's HTTP app (and through its lifespan, its broker) until told to stop."""
+    configure_logging(service, level=settings.log_level)
+    configure_tracing(service, settings.otel_traces_exporter)
+    import uvicorn
+
+    app = create_app()
+    instrument_http(app)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    finally:
+        shutdown_tracing()
+        log.info("stopped")

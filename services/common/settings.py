@@ -6,8 +6,10 @@ a message naming the environment variable (`missing_settings_message`).
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.telemetry import TracesExporter
 
 
 class ServiceSettings(BaseSettings):
@@ -19,6 +21,11 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="INFO")
     http_host: str = Field(default="127.0.0.1")
     http_port: int
+    # OpenTelemetry's own variable: none (trace context kept and propagated, spans not
+    # exported), console (one JSON line per span on stderr) or otlp (OTEL_EXPORTER_OTLP_*).
+    otel_traces_exporter: TracesExporter = Field(
+        default="none", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
+    )
 
 
 def missing_settings_message(exc: ValidationError, prefix: str) -> str:

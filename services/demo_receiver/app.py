@@ -50,6 +50,7 @@ class Received(BaseModel):
     pathway: str | None
     priority: str | None
     reason: str | None
+    traceparent: str | None = None  # W3C trace context of the first delivery, as sent
     assignment: dict[str, Any]
 
 
@@ -68,7 +69,13 @@ class Receiver:
         self.failed_count = 0
         self.controls = {p: Control() for p in PROVIDERS}
 
-    def add(self, provider: str, webhook_id: str, body: dict[str, Any]) -> bool:
+    def add(
+        self,
+        provider: str,
+        webhook_id: str,
+        body: dict[str, Any],
+        traceparent: str | None = None,
+    ) -> bool:
         """Record a verified delivery; True if its webhook id was seen before."""
         self.raw_count += 1
         seen = self.received.get(webhook_id)
@@ -86,6 +93,7 @@ class Receiver:
                 pathway=decision.get("pathway"),
                 priority=decision.get("priority"),
                 reason=body.get("reason"),
+                traceparent=traceparent,
                 assignment=body,
             )
         if self.record is not None:
@@ -147,7 +155,7 @@ def create_app(secrets: Mapping[str, str], record: Path | None = None) -> FastAP
                 {"detail": "failing on request"}, status_code=failure.fail_status, headers=headers
             )
         webhook_id = request.headers["webhook-id"]
-        duplicate = state.add(provider, webhook_id, payload)
+        duplicate = state.add(provider, webhook_id, payload, request.headers.get("traceparent"))
         return JSONResponse({"received": webhook_id, "duplicate": duplicate})
 
     @app.get("/received")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from services.common.db import apply_migrations, create_pool
 from services.common.logging import configure_logging
+from services.common.runtime import serve
 from services.common.settings import dsn, missing_settings_message
 from services.intake.adapters.store import key_digest
 from services.intake.config import IntakeSettings
@@ -92,20 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = _settings()
-    configure_logging("intake", level=settings.log_level)
     if args.command == "serve":
-        import uvicorn
-
         from services.intake.app import create_app
 
-        uvicorn.run(
-            create_app(settings),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-        )
+        serve("intake", settings, lambda: create_app(settings))
     else:
+        configure_logging("intake", level=settings.log_level)
         asyncio.run(_admin(args, settings))
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from services.common.db import apply_migrations, create_pool
 from services.common.logging import configure_logging
+from services.common.runtime import serve
 from services.common.settings import dsn
 from services.provider_gateway.adapters import admin
 from services.provider_gateway.config import GatewaySettings, settings_error_message
@@ -108,22 +109,14 @@ def main(argv: list[str] | None = None) -> None:
     if replay and args.assignment is None and args.provider is None and args.since is None:
         parser.error("deliveries replay needs --assignment, --provider or --since")
     settings = _settings()
-    configure_logging("provider_gateway", level=settings.log_level)
     # httpx logs every request at INFO; the ledger and ops events already say what matters.
     logging.getLogger("httpx").setLevel("WARNING")
     if args.command == "serve":
-        import uvicorn
-
         from services.provider_gateway.app import create_app
 
-        uvicorn.run(
-            create_app(settings),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-        )
+        serve("provider_gateway", settings, lambda: create_app(settings))
     else:
+        configure_logging("provider_gateway", level=settings.log_level)
         asyncio.run(_admin(args, settings))
 
 

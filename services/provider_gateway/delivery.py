@@ -8,7 +8,9 @@ Rules kept here:
   `delivered` (with its latency); a delivery given up is dead-lettered (by reference) with an
   alert, and emits `delivery_failed` unless another channel already delivered the assignment;
 - a 410 Gone disables the provider's endpoint (one alert) until ops enable it again;
-- each recorded attempt is counted in the Prometheus metrics once its transaction commits.
+- each recorded attempt is counted in the Prometheus metrics once its transaction commits;
+- each attempt is a span of the referral's trace, resumed from the assignment's stored
+  `traceparent` (the webhook carries it on to the provider; see adapters.channels).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
+from services.common.telemetry import trace_context
 from services.provider_gateway import metrics, ops
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.domain import Delivered, GiveUp, RetryPolicy, Step
@@ -27,6 +32,7 @@ from shared import AlertKind, Priority, ReferralState
 from shared.topics import assignments_topic
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 
 def _source(claimed: Claimed) -> str:
@@ -44,8 +50,41 @@ async def attempt(
     now: Callable[[], datetime],
     rng: Callable[[], float],
 ) -> Step:
-    """Send one claimed delivery and record what happened; returns the step taken."""
+    """Send one claimed delivery and record what happened; returns the step taken.
+
+    The attempt is a span in the trace the assignment was made in (the referral's trace).
+    """
+    with (
+        trace_context({"traceparent": claimed.traceparent or ""}),
+        _tracer.start_as_current_span(
+            f"deliver {claimed.channel} {claimed.provider.value}",
+            kind=SpanKind.PRODUCER if claimed.channel == "kafka" else SpanKind.CLIENT,
+            attributes={
+                "nottssas.referral_id": str(claimed.referral_id),
+                "nottssas.assignment_id": claimed.assignment_id,
+                "nottssas.provider": claimed.provider.value,
+                "nottssas.channel": claimed.channel,
+                "nottssas.attempt": claimed.attempt,
+            },
+        ) as span,
+    ):
+        step = await _attempt(claimed, sender, store, policy, now=now, rng=rng)
+        span.set_attribute("nottssas.step", type(step).__name__)
+        return step
+
+
+async def _attempt(
+    claimed: Claimed,
+    sender: Sender,
+    store: DeliveryUnits,
+    policy: RetryPolicy,
+    *,
+    now: Callable[[], datetime],
+    rng: Callable[[], float],
+) -> Step:
     result = await sender.send(claimed)
+    if result.status_code is not None:
+        trace.get_current_span().set_attribute("http.response.status_code", result.status_code)
     at = now()
     first = claimed.first_attempt_at or at
     step = policy.next_step(

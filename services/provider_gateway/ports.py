@@ -60,6 +60,7 @@ class Claimed:
     first_attempt_at: datetime | None
     body: bytes
     received_at: datetime | None = None  # when intake received the referral, for latency
+    traceparent: str | None = None  # the trace the assignment was made in (W3C traceparent)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,6 @@ def register_subscribers(
         description="Referral details (ReferralReceived), kept to build assignments.",
     )
     async def on_received(event: ReferralReceived) -> None:
-        structlog.contextvars.bind_contextvars(referral_id=str(event.referral_id))
         async with store().referral(event.referral_id) as tx:
             assignment = await record_received(tx, event, ctx)
         _assigned(assignment, "received")
@@ -71,7 +70,6 @@ def register_subscribers(
     async def on_decided(decision: Decision) -> None:
         if decision.referral_id is None:
             raise PoisonMessage("decision_without_referral_id")
-        structlog.contextvars.bind_contextvars(referral_id=str(decision.referral_id))
         async with store().referral(decision.referral_id) as tx:
             assignment = await record_decision(tx, decision, ctx)
         _assigned(assignment, "decided")
@@ -85,7 +83,6 @@ def register_subscribers(
         description="Provider answers (ProviderResponse): accepted, contacted or declined.",
     )
     async def on_response(response: ProviderResponse) -> None:
-        structlog.contextvars.bind_contextvars(referral_id=str(response.referral_id))
         try:
             async with store().referral(response.referral_id) as tx:
                 answered = await record_response(tx, response, channel="kafka", ctx=ctx)

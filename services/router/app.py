@@ -30,13 +30,13 @@ from pydantic import ValidationError
 
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import dead_letter_middleware, make_broker, publish_event
-from services.common.logging import configure_logging
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
     add_health_routes,
     db_check,
     kafka_ready,
+    serve,
 )
 from services.common.settings import dsn, missing_settings_message
 from services.router.adapters.store import DecisionStore
@@ -133,28 +133,24 @@ def build_broker(
         description="Decides each received referral once and publishes the decision.",
     )
     async def on_received(referral: ReferralReceived) -> None:
-        structlog.contextvars.bind_contextvars(referral_id=str(referral.referral_id))
-        try:
-            decision, new = await handle_received(
-                referral, store=store(), decide=decide, publish=publish, now=now
-            )
-            if new:
-                DECISIONS.labels(
-                    pathway=decision.pathway.value,
-                    provider=decision.provider.value if decision.provider else "none",
-                    priority=decision.priority.value,
-                    rules_version=decision.rules_version,
-                ).inc()
-            log.info(
-                "referral decided",
-                new=new,
+        decision, new = await handle_received(
+            referral, store=store(), decide=decide, publish=publish, now=now
+        )
+        if new:
+            DECISIONS.labels(
                 pathway=decision.pathway.value,
-                provider=decision.provider.value if decision.provider else None,
+                provider=decision.provider.value if decision.provider else "none",
                 priority=decision.priority.value,
                 rules_version=decision.rules_version,
-            )
-        finally:
-            structlog.contextvars.unbind_contextvars("referral_id")
+            ).inc()
+        log.info(
+            "referral decided",
+            new=new,
+            pathway=decision.pathway.value,
+            provider=decision.provider.value if decision.provider else None,
+            priority=decision.priority.value,
+            rules_version=decision.rules_version,
+        )
 
     return broker
 
@@ -213,13 +209,4 @@ def main() -> None:
         settings = RouterSettings()  # filled from the environment
     except ValidationError as exc:
         sys.exit(missing_settings_message(exc, "ROUTER_"))
-    configure_logging("router", level=settings.log_level)
-    import uvicorn
-
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-    )
+    serve("router", settings, lambda: create_app(settings))

@@ -4,6 +4,7 @@ demo provider receiver, which verifies it with the official `standardwebhooks` p
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,13 +28,15 @@ def pipeline(
         yield started
 
 
-def _submit(pipeline: Pipeline, submission: dict[str, Any]) -> str:
+def _submit(
+    pipeline: Pipeline, submission: dict[str, Any], headers: dict[str, str] | None = None
+) -> str:
     body = submission | {"submission_id": f"{submission['submission_id']}-{uuid4().hex[:8]}"}
     response = httpx.post(
         f"{pipeline.intake.url}/v1/referrals",
         json=body,
         timeout=10,
-        headers={"Authorization": f"Bearer {pipeline.api_key}"},
+        headers={"Authorization": f"Bearer {pipeline.api_key}"} | (headers or {}),
     )
     assert response.status_code == 201, response.text
     referral_id: str = response.json()["referral_id"]
@@ -108,3 +111,61 @@ def test_the_agency_sees_the_referral_delivered_on_its_status_timeline(
     status = _timeline(pipeline, referral_id, "delivered")
     states = [e["state"] for e in status["timeline"]]
     assert states.index("received") < states.index("decided") < states.index("delivered")
+
+
+def _spans_of_trace(
+    pipeline: Pipeline, trace_id: str, wanted: dict[str, list[str]], timeout: float = 30
+) -> dict[str, list[str]]:
+    """Span names of `trace_id` by service, once each service has exported the wanted ones.
+
+    Spans are exported in batches (every few seconds), hence the wait.
+    """
+    processes = {"intake": pipeline.intake, "router": pipeline.router, "gateway": pipeline.gateway}
+    deadline = time.monotonic() + timeout
+    names: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        names = {
+            service: [
+                span["name"]
+                for span in pipeline.spans(process)
+                if span["context"]["trace_id"] == f"0x{trace_id}"
+            ]
+            for service, process in processes.items()
+        }
+        if all(
+            any(part in name for name in names[service])
+            for service, parts in wanted.items()
+            for part in parts
+        ):
+            break
+        time.sleep(0.5)
+    return names
+
+
+def test_one_trace_runs_from_the_agency_request_to_the_provider_webhook(
+    pipeline: Pipeline, public_cases: list[dict[str, Any]]
+) -> None:
+    case = next(c for c in public_cases if c["expect"]["provider"] is not None)
+    trace_id = secrets.token_hex(16)
+    referral_id = _submit(
+        pipeline,
+        case["submission"],
+        headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
+    delivery = _deliveries(pipeline, {referral_id})[referral_id]
+    # The webhook carries the trace the agency's request started: through intake's outbox
+    # row, Kafka, the router, Kafka again, and the gateway's stored assignment.
+    assert delivery["traceparent"] is not None
+    assert delivery["traceparent"].split("-")[1] == trace_id
+    wanted = {
+        "intake": ["POST /v1/referrals", "referrals.received.v1 publish"],
+        "router": ["referrals.received.v1 process", "referrals.decided.v1 publish"],
+        "gateway": [
+            "referrals.decided.v1 process",
+            f"deliver webhook {case['expect']['provider']}",
+        ],
+    }
+    names = _spans_of_trace(pipeline, trace_id, wanted)
+    for service, parts in wanted.items():
+        for part in parts:
+            assert any(part in name for name in names[service]), (service, part, names)

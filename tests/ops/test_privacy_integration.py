@@ -4,7 +4,8 @@ Rules checked here, over one run of the real pipeline that takes the happy path,
 a permanent delivery failure, a decline and re-route, invalid submissions and poison messages
 (see `scenario.py`), with a unique marker in every personal field:
 - no marker is on `ops.events.v1`, `ops.alerts.v1` or `ops.deadletter.v1` (key, headers, value);
-- no marker is in any line any service logged;
+- no marker is in any line any service logged, and so in no span it traced (the pipeline
+  exports every span to the service's log, `OTEL_TRACES_EXPORTER=console`);
 - no marker is in any metric name, label or value on any service's `/metrics`;
 - and the search is real: the markers do reach the provider, the failure paths did run, and
   the search finds a marker wherever one is.
@@ -90,3 +91,15 @@ def test_the_failure_paths_did_run_and_were_searched(ops_run: Run) -> None:
     assert any(m.topic == "ops.alerts.v1" for m in ops_run.ops_messages)
     assert all(ops_run.logs[s] for s in ("intake", "router", "gateway"))
     assert all("# TYPE" in text for text in ops_run.metrics.values())
+
+
+def test_the_traces_were_in_the_logs_searched(ops_run: Run) -> None:
+    for service in ("intake", "router", "gateway"):
+        spans = [
+            json.loads(line)
+            for line in ops_run.logs[service].splitlines()
+            if line.startswith('{"name"')
+        ]
+        assert spans, f"{service} exported no spans, so no trace was searched"
+        assert all(span["context"]["trace_id"] for span in spans)
+    assert '"name": "deliver webhook nwa"' in ops_run.logs["gateway"]

@@ -1,17 +1,22 @@
 """The whole pipeline as real processes: demo receiver, intake, router and provider gateway.
 
 Each runs as `python -m services.<name>` on a free port, against the real Kafka and PostgreSQL
-started by `scripts/infra.sh`, with webhooks pointed at this pipeline's own demo receiver.
+started by `scripts/infra.sh`, with webhooks pointed at this pipeline's own demo receiver, and
+with its spans exported to its log (`OTEL_TRACES_EXPORTER=console`), so that tests can follow a
+trace and the privacy test searches the spans as well as the log lines.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.infra import ROOT, service_env
 from tests.support.processes import ServiceProcess, free_port
@@ -25,6 +30,15 @@ class Pipeline:
     gateway: ServiceProcess
     api_key: str
     record: Path
+
+    def spans(self, process: ServiceProcess) -> list[dict[str, Any]]:
+        """The spans `process` has exported to its log so far (one JSON object per line)."""
+        found = []
+        for line in process.log_path.read_text(errors="replace").splitlines():
+            if line.startswith('{"name"'):
+                with contextlib.suppress(ValueError):
+                    found.append(json.loads(line))
+        return found
 
     @property
     def all(self) -> list[ServiceProcess]:
@@ -42,6 +56,7 @@ def build_pipeline(stack: dict[str, str], workdir: Path) -> Pipeline:
         INTAKE_HTTP_PORT=str(ports["intake"]),
         ROUTER_HTTP_PORT=str(ports["router"]),
         GATEWAY_HTTP_PORT=str(ports["gateway"]),
+        OTEL_TRACES_EXPORTER="console",
         **hooks,
     )
     record = workdir / "received.jsonl"

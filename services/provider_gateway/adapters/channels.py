@@ -6,6 +6,8 @@ Rules kept here:
   `kafka_error`, `no_endpoint`), which the retry policy then judges;
 - every webhook attempt is signed afresh (new timestamp) under the same `webhook-id`, the
   assignment id; the body is the Assignment JSON, the same bytes that were signed;
+- a webhook carries the attempt's `traceparent` (W3C Trace Context): ids only, outside the
+  signed content;
 - the HTTP client, with its explicit timeouts, is made by the caller (the app's lifespan);
 - on Kafka the assignment is a CloudEvent whose id is the assignment id, keyed by referral id.
 """
@@ -20,6 +22,7 @@ import httpx
 from faststream.kafka import KafkaBroker
 
 from services.common.kafka import publish_event
+from services.common.telemetry import current_trace_headers
 from services.provider_gateway.config import ProviderChannels
 from services.provider_gateway.domain import Outcome, classify, parse_retry_after
 from services.provider_gateway.ports import AttemptResult, Claimed
@@ -60,6 +63,8 @@ class WebhookSender:
         headers = webhook_headers(
             channels.webhook_secret.get_secret_value(), delivery.assignment_id, stamp, delivery.body
         )
+        # The W3C trace context, so a provider that traces can join the referral's trace.
+        headers.update(current_trace_headers())
         start = time.perf_counter()
         try:
             response = await self._client.post(

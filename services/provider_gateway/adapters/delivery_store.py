@@ -44,7 +44,7 @@ LEFT JOIN referrals_received r ON r.referral_id = a.referral_id
 WHERE d.assignment_id = due.assignment_id AND d.channel = due.channel
   AND a.assignment_id = d.assignment_id
 RETURNING d.assignment_id, d.channel, d.attempts, d.retry_base, d.first_attempt_at,
-          a.referral_id, a.provider, a.priority, a.pathway, a.payload,
+          a.referral_id, a.provider, a.priority, a.pathway, a.payload, a.traceparent,
           (r.received ->> 'received_at')::timestamptz AS received_at
 """
 
@@ -67,6 +67,7 @@ def _claimed(r: asyncpg.Record) -> Claimed:
         first_attempt_at=r["first_attempt_at"],
         body=Assignment.model_validate(r["payload"]).model_dump_json().encode(),
         received_at=r["received_at"],
+        traceparent=r["traceparent"],
     )
 
 

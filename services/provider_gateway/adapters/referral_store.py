@@ -20,6 +20,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
+from services.common.telemetry import traceparent
 from services.provider_gateway.adapters import outbox
 from services.provider_gateway.domain import State
 from services.provider_gateway.ports import AssignmentRow
@@ -111,8 +112,8 @@ class ReferralTx:
         d = assignment.decision
         await self._conn.execute(
             "INSERT INTO assignments (assignment_id, referral_id, round, provider, reason,"
-            " priority, pathway, payload, created_at, sla_due_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " priority, pathway, payload, created_at, sla_due_at, traceparent)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             assignment.assignment_id,
             assignment.referral_id,
             round_no,
@@ -123,6 +124,8 @@ class ReferralTx:
             assignment.model_dump(mode="json"),
             assignment.assigned_at,
             sla_due_at,
+            # The trace this assignment was made in, resumed when it is delivered.
+            traceparent(),
         )
         await self._conn.executemany(
             "INSERT INTO deliveries (assignment_id, channel, next_attempt_at) VALUES ($1, $2, $3)",

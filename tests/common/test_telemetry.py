@@ -1,0 +1,134 @@
+"""Tracing: what leaves the process, the trace on log lines, and the context across the outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Tracer
+
+from services.common.outbox import OutboxMessage, OutboxTable, enqueue, kafka_publisher
+from services.common.telemetry import (
+    PrivateSpanExporter,
+    current_trace_headers,
+    trace_context,
+    trace_fields,
+    traceparent,
+)
+
+SECRET = "Sam Example, 07700900123"
+
+
+@pytest.fixture
+def exported() -> Iterator[tuple[Tracer, InMemorySpanExporter]]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(PrivateSpanExporter(memory)))
+    yield provider.get_tracer("test"), memory
+    provider.shutdown()
+
+
+def test_an_exception_leaves_in_a_span_with_its_type_but_not_its_text(
+    exported: tuple[Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, memory = exported
+    with pytest.raises(ValueError, match="input_value"), tracer.start_as_current_span("handle"):
+        raise ValueError(f"input_value={SECRET!r}")
+    (span,) = memory.get_finished_spans()
+    text = span.to_json()
+    assert SECRET not in text
+    assert "07700900123" not in text
+    assert span.status.description is None
+    assert span.status.is_ok is False
+    (event,) = span.events
+    assert event.name == "exception"
+    assert event.attributes is not None
+    assert event.attributes["exception.type"] == "ValueError"
+
+
+def test_byte_attributes_are_written_as_text(
+    exported: tuple[Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, memory = exported
+    with tracer.start_as_current_span("consume") as span:
+        span.set_attribute("messaging.kafka.message.key", b"0b6f3a52-key")
+    (finished,) = memory.get_finished_spans()
+    assert finished.attributes is not None
+    assert finished.attributes["messaging.kafka.message.key"] == "0b6f3a52-key"
+    json.loads(finished.to_json())  # writable by the console exporter
+
+
+def test_log_lines_inside_a_span_carry_its_trace_and_span_ids(
+    exported: tuple[Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, _ = exported
+    assert "trace_id" not in trace_fields(None, "info", {"event": "outside"})
+    with tracer.start_as_current_span("work") as span:
+        fields = trace_fields(None, "info", {"event": "inside"})
+    context = span.get_span_context()
+    assert fields["trace_id"] == format(context.trace_id, "032x")
+    assert fields["span_id"] == format(context.span_id, "016x")
+
+
+def test_a_stored_traceparent_resumes_the_trace_it_was_taken_in(
+    exported: tuple[Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, memory = exported
+    assert traceparent() is None
+    with tracer.start_as_current_span("request") as request:
+        stored = traceparent()
+    assert stored is not None
+    assert traceparent() is None
+    with trace_context({"traceparent": stored}), tracer.start_as_current_span("later"):
+        pass
+    later = next(s for s in memory.get_finished_spans() if s.name == "later")
+    assert later.context is not None
+    assert later.context.trace_id == request.get_span_context().trace_id
+    assert later.parent is not None
+    assert later.parent.span_id == request.get_span_context().span_id
+
+
+def test_an_empty_or_missing_context_changes_nothing() -> None:
+    with trace_context({"traceparent": ""}), trace_context(None):
+        assert current_trace_headers() == {}
+
+
+class _Connection:
+    def __init__(self) -> None:
+        self.inserted: list[Any] = []
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        if sql.startswith("INSERT"):
+            self.inserted.append(args)
+
+
+class _Broker:
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+
+    async def publish(self, payload: bytes, **_: Any) -> None:
+        self.seen.append(current_trace_headers())
+
+
+async def test_an_outbox_row_is_published_in_the_trace_it_was_queued_in(
+    exported: tuple[Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, _ = exported
+    conn = _Connection()
+    message = OutboxMessage("referrals.received.v1", "k", {"ce_id": "1"}, b"{}")
+    with tracer.start_as_current_span("POST /v1/referrals") as request:
+        await enqueue(conn, OutboxTable(channel="c"), message)
+    (_topic, _key, headers, _payload) = conn.inserted[0]
+    assert headers["ce_id"] == "1"
+    trace_id = format(request.get_span_context().trace_id, "032x")
+    assert headers["traceparent"].split("-")[1] == trace_id
+
+    broker = _Broker()
+    publish = kafka_publisher(broker, timeout_seconds=5)  # type: ignore[arg-type]
+    await publish(OutboxMessage(message.topic, message.key, headers, message.payload))
+    assert broker.seen[0]["traceparent"].split("-")[1] == trace_id
