@@ -81,6 +81,9 @@ class OpsAlert(ContractModel):
     provider: Provider | None = None
     reason_code: Code | None = None
     count: int | None = None
+    # For consumer_lag: which group is behind on which topic (count: by how many messages).
+    consumer_group: Code | None = None
+    topic: Code | None = None
 
 
 class DeadLetter(ContractModel):

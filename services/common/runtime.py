@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import FrameType
 from typing import Any
 
 import asyncpg
@@ -32,9 +34,14 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.common.db import ping
+from services.common.kafka import publish_event
 from services.common.logging import configure_logging
+from services.common.monitor import LagAlarm, Monitor, consumer_groups, kafka_lag_source
 from services.common.settings import ServiceSettings
 from services.common.telemetry import configure_tracing, shutdown_tracing
+from shared import OpsAlert, Service
+from shared.cloudevents import TYPE_OPS_ALERT
+from shared.topics import OPS_ALERTS
 
 log = structlog.get_logger(__name__)
 
@@ -158,6 +165,10 @@ def instrument_http(app: FastAPI) -> None:
     )
 
 
+def _exit_after_shutdown(_sig: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(service: str, settings: ServiceSettings, create_app: Callable[[], FastAPI]) -> None:
     """Run a service's HTTP app (and through its lifespan, its broker) until told to stop."""
     configure_logging(service, level=settings.log_level)
@@ -166,6 +177,11 @@ def serve(service: str, settings: ServiceSettings, create_app: Callable[[], Fast
 
     app = create_app()
     instrument_http(app)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-sends the signal to the handler
+    # that was there before it; this one makes that a normal exit (status 0), so the lines
+    # below still run: the spans are flushed and the stop is logged.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_after_shutdown)
     try:
         uvicorn.run(
             app,
@@ -178,3 +194,46 @@ def serve(service: str, settings: ServiceSettings, create_app: Callable[[], Fast
     finally:
         shutdown_tracing()
         log.info("stopped")
+
+
+def start_monitor(
+    tasks: TaskGroup,
+    *,
+    service: Service,
+    settings: ServiceSettings,
+    starter: BrokerStarter,
+    backlog: Callable[[], Awaitable[int]] | None = None,
+    groups: Mapping[str, tuple[str, ...]] | None = None,
+) -> Monitor:
+    """Watch the lag of the broker's own consumer groups (or `groups`: group -> topics), and
+    the outbox backlog if given."""
+
+    async def raise_alert(alert: OpsAlert) -> None:
+        await publish_event(
+            starter.broker,
+            alert,
+            topic=OPS_ALERTS,
+            key=None,
+            ce_type=TYPE_OPS_ALERT,
+            service=service,
+            event_id=str(alert.alert_id),
+            at=alert.at,
+        )
+
+    monitor = Monitor(
+        service=service,
+        lag=kafka_lag_source(
+            settings.kafka_bootstrap_servers,
+            consumer_groups(starter.broker) if groups is None else groups,
+        ),
+        alarm=LagAlarm(threshold=settings.consumer_lag_alert_threshold),
+        raise_alert=raise_alert,
+        backlog=backlog,
+    )
+    tasks.start(
+        "monitor",
+        monitor.run(
+            interval_seconds=settings.monitor_interval_seconds, ready=starter.connected.is_set
+        ),
+    )
+    return monitor

@@ -23,6 +23,10 @@ class ServiceSettings(BaseSettings):
     http_port: int
     # OpenTelemetry's own variable: none (trace context kept and propagated, spans not
     # exported), console (one JSON line per span on stderr) or otlp (OTEL_EXPORTER_OTLP_*).
+    # How often the service measures its consumer lag (and outbox backlog), and the lag (in
+    # messages, per group and topic) above which ops are alerted.
+    monitor_interval_seconds: float = Field(default=30.0, gt=0)
+    consumer_lag_alert_threshold: int = Field(default=1000, ge=1)
     otel_traces_exporter: TracesExporter = Field(
         default="none", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
     )

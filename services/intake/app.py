@@ -36,6 +36,7 @@ from services.common.runtime import (
     add_health_routes,
     db_check,
     kafka_ready,
+    start_monitor,
 )
 from services.common.settings import dsn
 from services.intake.adapters.store import OUTBOX, IntakeStore
@@ -146,6 +147,13 @@ def create_app(settings: IntakeSettings) -> FastAPI:
                 ready=rt.starter.connected.is_set,
                 idle_poll_seconds=settings.relay_idle_poll_seconds,
             ),
+        )
+        start_monitor(
+            rt.tasks,
+            service=Service.INTAKE,
+            settings=settings,
+            starter=rt.starter,
+            backlog=rt.relay.backlog,
         )
         log.info("intake started", port=settings.http_port)
         try:

@@ -86,6 +86,10 @@ CLOUDEVENT_HEADERS: Final[dict[str, Any]] = {
         "ce_time": {"type": "string", "format": "date-time"},
         "ce_subject": {"type": "string", "description": "the referral id where there is one"},
         "content-type": {"const": "application/json"},
+        "traceparent": {
+            "type": "string",
+            "description": "W3C Trace Context: the referral's trace, from intake to delivery",
+        },
     },
     "required": ["ce_id", "ce_source", "ce_type", "ce_specversion"],
 }

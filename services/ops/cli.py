@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 from uuid import UUID
 
+from services.common.lag import group_lag
 from services.ops.adapters import kafka, tables
 from services.ops.config import OpsSettings
 from services.ops.domain import (
@@ -144,7 +145,7 @@ async def stats(
 
 async def lag(settings: OpsSettings, *, out: TextIO) -> int:
     """Print each project consumer group's lag per partition."""
-    rows = await kafka.group_lag(settings.kafka_bootstrap_servers, CONSUMER_GROUPS)
+    rows = await group_lag(settings.kafka_bootstrap_servers, CONSUMER_GROUPS)
     print(render_lag(rows), file=out)
     return 0
 

@@ -36,6 +36,7 @@ from services.common.runtime import (
     add_health_routes,
     db_check,
     kafka_ready,
+    start_monitor,
 )
 from services.common.settings import dsn
 from services.provider_gateway import metrics
@@ -187,6 +188,13 @@ def create_app(
                 ),
             )
         _start_checkers(rt, deliveries, clock)
+        start_monitor(
+            rt.tasks,
+            service=Service.PROVIDER_GATEWAY,
+            settings=settings,
+            starter=rt.starter,
+            backlog=relay.backlog,
+        )
         log.info("provider gateway started", port=settings.http_port)
         try:
             yield

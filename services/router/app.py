@@ -37,6 +37,7 @@ from services.common.runtime import (
     db_check,
     kafka_ready,
     serve,
+    start_monitor,
 )
 from services.common.settings import dsn, missing_settings_message
 from services.router.adapters.store import DecisionStore
@@ -183,6 +184,7 @@ def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAP
         rt.pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(rt.pool, MIGRATIONS)
         rt.tasks.start("kafka-connect", starter.run())
+        start_monitor(rt.tasks, service=Service.ROUTER, settings=settings, starter=starter)
         log.info("router started", port=settings.http_port)
         try:
             yield

@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.pipeline import Pipeline, build_pipeline, running
 
@@ -169,3 +170,40 @@ def test_one_trace_runs_from_the_agency_request_to_the_provider_webhook(
     for service, parts in wanted.items():
         for part in parts:
             assert any(part in name for name in names[service]), (service, part, names)
+
+
+def _metric(text: str, name: str, labels: dict[str, str]) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def test_each_service_reports_its_consumer_lag_and_outbox_backlog(pipeline: Pipeline) -> None:
+    wanted = {
+        pipeline.intake: [
+            ("kafka_consumer_lag", {"group": "intake-submissions"}),
+            ("kafka_consumer_lag", {"group": "intake-timeline-ops"}),
+            ("outbox_backlog", {"service": "intake"}),
+        ],
+        pipeline.router: [("kafka_consumer_lag", {"group": "router"})],
+        pipeline.gateway: [
+            ("kafka_consumer_lag", {"group": "provider-gateway-decisions"}),
+            ("outbox_backlog", {"service": "provider_gateway"}),
+        ],
+    }
+    deadline = time.monotonic() + 30
+    missing: list[tuple[str, str, dict[str, str]]] = []
+    while time.monotonic() < deadline:
+        missing = []
+        for process, metrics in wanted.items():
+            text = httpx.get(f"{process.url}/metrics", timeout=5).text
+            for name, labels in metrics:
+                value = _metric(text, name, labels)
+                if value is None or value < 0:
+                    missing.append((process.name, name, labels))
+        if not missing:
+            break
+        time.sleep(0.5)
+    assert not missing, f"not reported: {missing}"

@@ -6,7 +6,10 @@ Rules shown here (app.py, handlers.py, adapters/store.py):
 - a poison message (not JSON; JSON that is not a ReferralReceived) is dead-lettered on
   `ops.deadletter.v1` under its original key with its reason, and the consumer goes on;
 - killed (SIGKILL) halfway through a backlog and started again, the router decides every referral,
-  and each referral has exactly one decision: one row in `decisions`, one decision downstream.
+  and each referral has exactly one decision: one row in `decisions`, one decision downstream;
+- stopped (SIGTERM) halfway through a backlog, the router finishes the message in hand, commits,
+  and exits cleanly (status 0) well within its grace period; started again, it decides the rest,
+  and no decision is published twice (nothing was left half-done).
 
 The router's consumer group is fixed (`router`); these tests need a stack nobody else consumes
 from (see DEV_DIR in tests/support/infra.py). They fail, never skip, without Kafka and PostgreSQL.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -255,3 +259,35 @@ async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_re
     assert await _stored(dsn, ids) == (BACKLOG, BACKLOG)
     repeats = sum(len(c) - 1 for c in by_referral.values())
     assert repeats <= 1, f"{repeats} republished decisions; at most the one in flight at the kill"
+
+
+async def test_a_router_stopped_mid_stream_exits_cleanly_and_leaves_nothing_half_done(
+    router: ServiceProcess, stack_env: dict[str, str], make_received: MakeReceived
+) -> None:
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["ROUTER_DATABASE_URL"]
+    referrals = [make_received() for _ in range(BACKLOG)]
+    ids = [r.referral_id for r in referrals]
+    await _send_all(bootstrap, referrals)
+
+    deadline = time.monotonic() + 60
+    stored_at_stop = 0
+    while time.monotonic() < deadline:
+        stored_at_stop, _ = await _stored(dsn, ids)
+        if stored_at_stop >= 25:
+            break
+        await asyncio.sleep(0.02)
+    assert router.proc is not None
+    router.proc.send_signal(signal.SIGTERM)
+    status = await asyncio.to_thread(router.proc.wait, 30)
+    assert status == 0, f"exit status {status}\n{router.tail()}"
+    assert '"stopped"' in router.tail(80), router.tail()
+    rows, published = await _stored(dsn, ids)
+    assert 0 < rows < BACKLOG, f"the stop did not land mid-stream ({rows} of {BACKLOG} stored)"
+    assert rows == published, "a decision was stored and left unpublished at the stop"
+
+    router.start().wait_ready("/readyz", timeout=90)
+    records = await _decisions(bootstrap, {str(i) for i in ids}, settle=5.0)
+    keys = [r.key for r in records]
+    assert set(keys) == {str(i) for i in ids}
+    assert len(keys) == len(set(keys)), "a decision was published twice across the stop"
+    assert await _stored(dsn, ids) == (BACKLOG, BACKLOG)

@@ -57,6 +57,9 @@ def build_pipeline(stack: dict[str, str], workdir: Path) -> Pipeline:
         ROUTER_HTTP_PORT=str(ports["router"]),
         GATEWAY_HTTP_PORT=str(ports["gateway"]),
         OTEL_TRACES_EXPORTER="console",
+        INTAKE_MONITOR_INTERVAL_SECONDS="1",
+        ROUTER_MONITOR_INTERVAL_SECONDS="1",
+        GATEWAY_MONITOR_INTERVAL_SECONDS="1",
         **hooks,
     )
     record = workdir / "received.jsonl"

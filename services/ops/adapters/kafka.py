@@ -1,4 +1,4 @@
-"""Reading Kafka for ops: whole topics up to their current end, a followed tail, group offsets.
+"""Reading Kafka for ops: whole topics up to their current end, and a followed tail.
 
 Rules kept here:
 - the tool never joins a consumer group and never commits: it assigns partitions itself, so
@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from services.ops.domain import OpsRecord, PartitionLag
+from services.common.lag import partitions
+from services.ops.domain import OpsRecord
 
 
 def _record(m: Any) -> OpsRecord:
@@ -27,22 +27,6 @@ def _record(m: Any) -> OpsRecord:
         value=m.value or b"",
         timestamp_ms=m.timestamp,
     )
-
-
-async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
-    """Every partition of `topics`; raises LookupError for a topic that does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    found: list[TopicPartition] = []
-    for topic in described:
-        if topic["error_code"] != 0 or not topic["partitions"]:
-            raise LookupError(f"topic {topic['topic']} does not exist")
-        found.extend(TopicPartition(topic["topic"], p["partition"]) for p in topic["partitions"])
-    return sorted(found)
 
 
 async def records(
@@ -88,43 +72,3 @@ async def _all_reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, in
 async def read_all(bootstrap: str, topics: Iterable[str]) -> list[OpsRecord]:
     """Everything on the topics now, in partition order."""
     return [r async for r in records(bootstrap, topics)]
-
-
-async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> list[PartitionLag]:
-    """Each group's committed offset and each partition's beginning and end offsets."""
-    wanted = await partitions(bootstrap, sorted({t for ts in groups.values() for t in ts}))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = {
-            group: await admin.list_consumer_group_offsets(
-                group, partitions=[tp for tp in wanted if tp.topic in group_topics]
-            )
-            for group, group_topics in groups.items()
-        }
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(wanted)
-        beginnings = await consumer.beginning_offsets(wanted)
-    finally:
-        await consumer.stop()
-    rows = []
-    for group, group_topics in groups.items():
-        for tp in wanted:
-            if tp.topic not in group_topics:
-                continue
-            meta = committed[group].get(tp)
-            rows.append(
-                PartitionLag(
-                    group=group,
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    committed=meta.offset if meta is not None else None,
-                    beginning=beginnings[tp],
-                    end=ends[tp],
-                )
-            )
-    return rows

@@ -3,18 +3,20 @@
 Rules kept here:
 - the project's consumer groups and the topics each reads are listed here, as the services
   declare them (`group_id=` of each subscriber; a test keeps the two in step);
-- a partition the group has not committed on lags by everything still in the log
-  (end - beginning), because every subscriber starts from the earliest offset.
+- how lag is counted is `services.common.lag.PartitionLag`'s (shared with the services, which
+  watch their own groups).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
 
+from services.common.lag import PartitionLag
 from services.ops.domain.table import render_table
 from shared import topics
+
+__all__ = ["CONSUMER_GROUPS", "PartitionLag", "render_lag"]
 
 CONSUMER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
     "intake-submissions": (topics.REFERRALS_SUBMITTED,),
@@ -25,23 +27,6 @@ CONSUMER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
     "provider-gateway-decisions": (topics.REFERRALS_DECIDED,),
     "provider-gateway-responses": (topics.ASSIGNMENTS_RESPONSES,),
 }
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    """One group's position on one partition."""
-
-    group: str
-    topic: str
-    partition: int
-    committed: int | None
-    beginning: int
-    end: int
-
-    @property
-    def lag(self) -> int:
-        start = self.beginning if self.committed is None or self.committed < 0 else self.committed
-        return max(self.end - start, 0)
 
 
 def render_lag(rows: Iterable[PartitionLag]) -> str:

@@ -1,0 +1,98 @@
+"""Consumer lag: how far each consumer group is behind the end of the topics it reads.
+
+Rules kept here:
+- measuring never joins a group and never commits: committed offsets come from the admin API
+  and end offsets from a group-less consumer, so measuring cannot move any service's position;
+- a partition the group has not committed on lags by everything still in the log
+  (end - beginning), because every subscriber starts from the earliest offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """One group's position on one partition."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    beginning: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        start = self.beginning if self.committed is None or self.committed < 0 else self.committed
+        return max(self.end - start, 0)
+
+
+async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of `topics`; raises LookupError for a topic that does not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    found: list[TopicPartition] = []
+    for topic in described:
+        if topic["error_code"] != 0 or not topic["partitions"]:
+            raise LookupError(f"topic {topic['topic']} does not exist")
+        found.extend(TopicPartition(topic["topic"], p["partition"]) for p in topic["partitions"])
+    return sorted(found)
+
+
+async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> list[PartitionLag]:
+    """Each group's committed offset and each partition's beginning and end offsets."""
+    wanted = await partitions(bootstrap, sorted({t for ts in groups.values() for t in ts}))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = {
+            group: await admin.list_consumer_group_offsets(
+                group, partitions=[tp for tp in wanted if tp.topic in group_topics]
+            )
+            for group, group_topics in groups.items()
+        }
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(wanted)
+        beginnings = await consumer.beginning_offsets(wanted)
+    finally:
+        await consumer.stop()
+    rows = []
+    for group, group_topics in groups.items():
+        for tp in wanted:
+            if tp.topic not in group_topics:
+                continue
+            meta = committed[group].get(tp)
+            rows.append(
+                PartitionLag(
+                    group=group,
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    committed=meta.offset if meta is not None else None,
+                    beginning=beginnings[tp],
+                    end=ends[tp],
+                )
+            )
+    return rows
+
+
+def lag_by_topic(rows: Iterable[PartitionLag]) -> dict[tuple[str, str], int]:
+    """Total lag per (group, topic)."""
+    totals: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row.group, row.topic)
+        totals[key] = totals.get(key, 0) + row.lag
+    return totals
