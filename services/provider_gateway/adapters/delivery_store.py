@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import asyncpg
-from pydantic import BaseModel
 
 from services.provider_gateway.adapters import outbox
 from services.provider_gateway.domain import Delivered, GiveUp, RetryAt, Step
@@ -71,11 +70,8 @@ def _claimed(r: asyncpg.Record) -> Claimed:
     )
 
 
-class DeliveryTx:
+class DeliveryTx(outbox.OutboxTx):
     """Recording one attempt and what it causes, in one transaction."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
 
     async def finish(
         self,
@@ -153,20 +149,6 @@ class DeliveryTx:
             reason_code,
         )
         return done.endswith(" 1")
-
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        await outbox.emit(
-            self._conn, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
-        )
 
 
 class DeliveryStore:

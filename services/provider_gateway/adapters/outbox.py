@@ -46,3 +46,22 @@ async def emit(
     await enqueue(
         conn, OUTBOX, OutboxMessage(topic, key, headers, event.model_dump_json().encode())
     )
+
+
+class OutboxTx:
+    """A transaction that can queue events: the base of the gateway's transaction objects."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        await emit(self._conn, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at)

@@ -18,7 +18,6 @@ from typing import Final
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel
 
 from services.common.telemetry import traceparent
 from services.provider_gateway.adapters import outbox
@@ -51,11 +50,11 @@ def _row(record: asyncpg.Record) -> AssignmentRow:
     return AssignmentRow(**values)
 
 
-class ReferralTx:
+class ReferralTx(outbox.OutboxTx):
     """The operations on one referral inside its locked transaction."""
 
     def __init__(self, conn: asyncpg.Connection, referral_id: UUID) -> None:
-        self._conn = conn
+        super().__init__(conn)
         self.referral_id = referral_id
 
     async def save_received(self, event: ReferralReceived) -> bool:
@@ -189,20 +188,6 @@ class ReferralTx:
             )
             done += int(status.rsplit(" ", 1)[-1])
         return done > 0
-
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        await outbox.emit(
-            self._conn, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
-        )
 
 
 class ReferralStore:
