@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,6 +20,7 @@ from services.common.outbox import OutboxMessage, OutboxTable, enqueue, kafka_pu
 from services.common.telemetry import (
     PrivateSpanExporter,
     current_trace_headers,
+    make_exporter,
     trace_context,
     trace_fields,
     traceparent,
@@ -132,3 +137,54 @@ async def test_an_outbox_row_is_published_in_the_trace_it_was_queued_in(
     publish = kafka_publisher(broker, timeout_seconds=5)  # type: ignore[arg-type]
     await publish(OutboxMessage(message.topic, message.key, headers, message.payload))
     assert broker.seen[0]["traceparent"].split("-")[1] == trace_id
+
+
+def test_the_otlp_exporter_sends_private_spans_to_the_configured_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real OTLP/HTTP exchange with a stand-in collector on loopback."""
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        exporter = make_exporter("otlp")
+        assert exporter is not None
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: "router"}))
+        provider.add_span_processor(SimpleSpanProcessor(PrivateSpanExporter(exporter)))
+        with (
+            pytest.raises(ValueError, match="input_value"),
+            provider.get_tracer("t").start_as_current_span("referrals.received.v1 process"),
+        ):
+            raise ValueError(f"input_value={SECRET!r}")
+        provider.shutdown()
+    finally:
+        server.shutdown()
+    (path, body), *_ = received
+    assert path == "/v1/traces"
+    request = ExportTraceServiceRequest.FromString(body)
+    (resource_spans,) = request.resource_spans
+    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert service["service.name"] == "router"
+    (span,) = resource_spans.scope_spans[0].spans
+    assert span.name == "referrals.received.v1 process"
+    assert b"Sam Example" not in body
+    assert b"07700900123" not in body
+
+
+def test_no_exporter_means_spans_are_made_but_not_sent() -> None:
+    assert make_exporter("none") is None
+    assert make_exporter("console") is not None
