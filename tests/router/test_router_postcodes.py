@@ -180,3 +180,11 @@ def test_every_postcode_of_an_index_is_found_and_none_between_them_whatever_the_
         assert index.la_code(postcode) == f"E0700017{i % 7}", postcode
     absent = ["AA1 1AA", "NG1 1AC", "NG2 5AZ", "NG3 9AL", "ZZ99 9ZZ"]
     assert [index.la_code(p) for p in absent] == [None] * len(absent)
+
+
+def test_a_key_spelled_across_two_neighbouring_postcodes_is_not_taken_for_one() -> None:
+    # "1000XAB" then "12CDEFG": the bytes "XAB12CD" run across the two (the search is in bytes).
+    pairs = [("1000XAB", "E06000018"), ("12CDEFG", "E07000170")]
+    assert PostcodeIndex.from_pairs(pairs, source="t").la_code("XAB12CD") is None
+    index = PostcodeIndex.from_pairs([*pairs, ("XAB12CD", "E07000171")], source="t")
+    assert index.la_code("XAB12CD") == "E07000171"

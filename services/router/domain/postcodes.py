@@ -13,8 +13,9 @@ Rules kept here:
 The index is two flat arrays (sorted 7-byte keys and 2-byte authority numbers) searched by
 bisection: about 25 MB for the 2.7 million UK postcodes, loaded in milliseconds from its cached
 bytes, where a dict of the same would take seconds to build and about 300 MB to hold. A list of
-every 64th key (about 2 MB, built in milliseconds) is bisected first, in C, so a lookup takes six
-steps of bisection in Python rather than twenty-two.
+every 64th key (about 2 MB, built in milliseconds) is bisected first, in C, and the key is then
+found among the 64 records after that fence by a byte search, in C too (a match that straddles
+two records is skipped), rather than by twenty-two steps of bisection in Python.
 No I/O here: `services.router.postcode_data` reads the files.
 """
 
@@ -118,18 +119,15 @@ class PostcodeIndex:
         key = postcode_key(postcode)
         if key is None:
             return None
-        keys, count = self._keys, len(self._la_numbers)
+        keys = self._keys
         fence = bisect_left(self._fences, key)  # fences[fence - 1] < key <= fences[fence]
-        lo, hi = max(fence - 1, 0) * _FENCE, min(fence * _FENCE, count)
-        while lo < hi:  # bisection over fixed-width records, between two fences
-            mid = (lo + hi) // 2
-            if keys[mid * _KEY : mid * _KEY + _KEY] < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == count or keys[lo * _KEY : lo * _KEY + _KEY] != key:
+        start, end = max(fence - 1, 0) * _FENCE * _KEY, (fence * _FENCE + 1) * _KEY
+        at = keys.find(key, start, end)  # a search in C over the records between two fences,
+        while at > 0 and at % _KEY:  # where a match across two records is not the key
+            at = keys.find(key, at + 1, end)
+        if at < 0:
             return None
-        number = self._la_numbers[lo]
+        number = self._la_numbers[at // _KEY]
         return None if number == _NO_LA else self._la_codes[number]
 
     def knows_la_code(self, code: str) -> bool:
