@@ -9,6 +9,7 @@ import pytest
 
 from services.router.domain.facts import (
     FACT_NAMES,
+    PROVENANCE,
     AgeSource,
     LocalitySource,
     RelationshipClass,
@@ -181,3 +182,11 @@ def test_the_engine_input_offers_exactly_the_documented_fact_names(
     make_submission: Make, directory: PostcodeDirectory
 ) -> None:
     assert set(derive_facts(make_submission(), RECEIVED, directory).context()) == FACT_NAMES
+
+
+def test_every_provenance_note_a_trace_may_show_is_given_as_a_plain_value(
+    make_submission: Make, directory: PostcodeDirectory
+) -> None:
+    notes = derive_facts(make_submission(), RECEIVED, directory).provenance()
+    assert set(notes) == {note for names in PROVENANCE.values() for note in names}
+    assert all(type(v) in (str, type(None)) for v in notes.values())

@@ -3,7 +3,7 @@
 Nothing here reads a clock, the network or (after construction) a file, and nothing logs.
 """
 
-from services.router.domain.decide import Referral, decide, received_on
+from services.router.domain.decide import Referral, Routing, decide, received_on, route
 from services.router.domain.facts import Facts, RelationshipClass, derive_facts
 from services.router.domain.postcodes import PostcodeDirectory, PostcodeIndex
 from services.router.domain.replay import Comparison, compare, replay_one
@@ -17,6 +17,7 @@ __all__ = [
     "PostcodeIndex",
     "Referral",
     "RelationshipClass",
+    "Routing",
     "RuleOutcomeError",
     "Rules",
     "RulesFileError",
@@ -25,4 +26,5 @@ __all__ = [
     "derive_facts",
     "received_on",
     "replay_one",
+    "route",
 ]

@@ -23,10 +23,9 @@ Thresholds (16, two incidents) and the priority rule are not here: they are poli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 from services.router.domain.postcodes import PostcodeDirectory
@@ -63,8 +62,9 @@ class AgeSource(StrEnum):
     BORN_AFTER_RECEIPT = "date_of_birth_after_received"
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+# A named tuple rather than a frozen dataclass: as immutable, and made in a fifth of the time (one
+# is made per referral, and a frozen dataclass sets each of its twelve fields through a call).
+class Facts(NamedTuple):
     """What the rules see about one referral, with where the derived facts came from."""
 
     area: Area
@@ -94,7 +94,22 @@ class Facts:
             "incident_count": self.incident_count,
             "risk_level": None if self.risk_level is None else self.risk_level._value_,
             "sdash_yes_count": self.sdash_yes_count,
-            "behaviours": {name: name in self.behaviours for name in _BEHAVIOURS},
+            "behaviours": self._behaviours(),
+        }
+
+    def _behaviours(self) -> dict[str, bool]:
+        flags = dict.fromkeys(_BEHAVIOURS, False)  # every behaviour, in one order
+        for behaviour in self.behaviours:
+            flags[behaviour._value_] = True
+        return flags
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the derived facts came from: each note of PROVENANCE, as a plain JSON value."""
+        return {
+            "local_authority_code": self.local_authority_code,
+            "locality_source": self.locality_source._value_,
+            "age_source": self.age_source._value_,
+            "relationship": self.relationship._value_,
         }
 
 
@@ -165,6 +180,9 @@ def relationship_class(relationship: Relationship) -> RelationshipClass:
     return RelationshipClass.NON_DOMESTIC
 
 
+_CLASS_OF: Final = {r: relationship_class(r) for r in Relationship}
+
+
 def derive_facts(
     submission: ReferralSubmission, received_on: date, postcodes: PostcodeDirectory
 ) -> Facts:
@@ -184,7 +202,7 @@ def derive_facts(
         age=age,
         age_source=age_source,
         relationship=relationship,
-        relationship_class=relationship_class(relationship),
+        relationship_class=_CLASS_OF[relationship],
         gender=victim.gender,
         incident_count=submission.conduct.incident_count,
         risk_level=submission.risk.level,

@@ -12,8 +12,9 @@ Rules kept here:
   20,000 decisions/s it must sustain, while the memo makes a repeat about 1 µs. Where the graph
   has independent branches, each branch's result fields are memoised under that branch's own key
   too, and an input whose every branch is known is answered from them without the engine (the
-  result is the branches' fields put together, as the engine's output node does). The memos are
-  bounded; evaluation is synchronous (`ZenDecision.evaluate`): the tables are tiny and the async
+  result is the branches' fields put together, as the engine's output node does). Equal outcomes
+  in the memo are one object (those who build on an outcome can then keep their work under it).
+  The memos are bounded; evaluation is synchronous (`ZenDecision.evaluate`): the tables are tiny and the async
   variant would only add a hop through the engine's runtime.
 """
 
@@ -40,7 +41,9 @@ class RuleOutcomeError(ValueError):
     """The rules gave a result that is not a valid decision (a fault in the rules file)."""
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: one object per table of a loaded version, equal only to itself, so it hashes in C (a
+# trace looks its layout up by the tables that fired, once per referral).
+@dataclass(frozen=True, slots=True, eq=False)
 class Table:
     """A decision table: its name, and the fact paths its columns read (shown in the trace)."""
 
@@ -77,6 +80,7 @@ class Rules:
         except RuntimeError as exc:
             raise RulesFileError(f"{self.version}: {str(exc).splitlines()[0]}") from None
         self._memo: dict[tuple[Any, ...], Outcome] = {}
+        self._equal: dict[Outcome, Outcome] = {}  # so that equal outcomes in the memo are one
         # Per branch (when there are several): its key positions, its fields, its memo of fields.
         # (Not if a fact could reach the fields read back by passing through a table unwritten.)
         self._parts: tuple[_Branch, ...] = tuple(
@@ -103,7 +107,8 @@ class Rules:
             found = self._from_parts(context, key) if self._parts else self.evaluate(context)
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
-            self._memo[key] = found
+                self._equal.clear()
+            found = self._memo[key] = self._equal.setdefault(found, found)
         return found
 
     def evaluate(self, context: Mapping[str, Any]) -> Outcome:
