@@ -22,13 +22,14 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from services.router.decision_json import DecisionWriter
 from services.router.domain import (
     PostcodeDirectory,
     Referral,
     RuleOutcomeError,
     Rules,
-    decide,
     received_on,
+    route,
 )
 from shared import DecisionRequestError, ReferralReceived, ReferralSubmission, field_errors
 
@@ -50,9 +51,11 @@ def read_referral(raw: bytes) -> Referral | DecisionRequestError:
     # contains "submission") only fails over to the careful path, so it costs time, not truth.
     model = ReferralReceived if b'"submission"' in raw else ReferralSubmission
     try:
-        return model.model_validate_json(raw)
+        # model_validate_json without its wrapper: the same validator, a call fewer per line
+        referral: Referral = model.__pydantic_validator__.validate_json(raw)
     except ValidationError:
         return _read_carefully(raw)
+    return referral
 
 
 def _read_carefully(raw: bytes) -> Referral | DecisionRequestError:
@@ -95,11 +98,12 @@ def decide_lines(
 ) -> Iterator[str]:
     """One JSON text (a Decision or an error) per input line, in order."""
     tally = tally if tally is not None else Tally()
+    write = DecisionWriter()
     for raw in lines:
         referral = read_referral(raw)
         if isinstance(referral, ReferralSubmission | ReferralReceived):
             try:
-                decision = decide(referral, rules, received_on(referral), postcodes)
+                routing = route(referral, rules, received_on(referral), postcodes)
             except RuleOutcomeError as exc:
                 sub = referral.submission if isinstance(referral, ReferralReceived) else referral
                 referral = DecisionRequestError(
@@ -107,8 +111,8 @@ def decide_lines(
                 )
             else:
                 tally.decided += 1
-                tally.pathways[decision.pathway.value] += 1
-                yield decision.model_dump_json()
+                tally.pathways[routing.outcome.pathway._value_] += 1
+                yield write(routing)
                 continue
         tally.errors += 1
         yield referral.model_dump_json()
