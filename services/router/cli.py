@@ -5,6 +5,10 @@ Rules kept here:
   saying why on stderr) if either cannot be used; once started, every line is answered (`jsonl`)
   and the exit status is 0;
 - `decide --stats` reports start-up and throughput on stderr, never on stdout;
+- while `decide` answers lines, what start-up made is set aside from the cyclic garbage collector
+  and its youngest generation is collected after 10,000 new objects rather than 700 (`_batch_gc`;
+  both put back afterwards): a line makes a few dozen, nearly all freed as soon as it is answered,
+  and the collector's passes over the rest otherwise cost about a tenth of the run;
 - `simulate` replays the readable lines through the candidate and the baseline version and
   prints, per field, a table of (from, to, count); unreadable lines are counted, its progress
   bar goes to stderr;
@@ -17,7 +21,10 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -68,6 +75,19 @@ def _load(
     return rules, postcodes, timings
 
 
+@contextmanager
+def _batch_gc(young: int = 10_000) -> Iterator[None]:
+    """Garbage collection for a run over many lines (see the module rules), restored after it."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(young, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 def decide_command(
     rules_path: Path | None,
     postcodes_csv: Path | None,
@@ -83,8 +103,9 @@ def decide_command(
         return 2
     (rules,), postcodes, timings = loaded
     tally, start = Tally(), time.perf_counter()
-    for text in decide_lines(stdin, rules, postcodes, tally):
-        stdout.write(text + "\n")
+    with _batch_gc():
+        for text in decide_lines(stdin, rules, postcodes, tally):
+            stdout.write(text + "\n")
     stdout.flush()
     if stats:
         elapsed = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from services.router.cli import _batch_gc
 from services.router.engine import RULES_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -165,3 +167,12 @@ def test_simulate_from_an_unreachable_database_says_so_without_the_dsn() -> None
     assert result.returncode == 2
     assert b"router: error: cannot read the stored referrals" in result.stderr
     assert b"s3cret-password" not in result.stderr
+
+
+def test_decide_puts_the_garbage_collector_back_as_it_found_it() -> None:
+    thresholds = gc.get_threshold()
+    with _batch_gc():
+        assert gc.get_threshold()[0] == 10_000
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == thresholds
+    assert gc.get_freeze_count() == 0
