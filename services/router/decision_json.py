@@ -8,9 +8,10 @@ Rules kept here:
 - the text is exactly `routing.decision().model_dump_json()`, and every piece of it is written by
   pydantic: the fields shared with other referrals (the outcome's, the locality) are cut from a
   Decision's own JSON (dumped with only those fields included), each trace step is that step's
-  own JSON, and the referral's own fields (its ids and `decided_at`) are written by a serialiser
-  of the same types, in one call per referral. Only the joining is done here, and compact JSON
-  joins one way: fields in the model's order, a comma between them, no spaces;
+  own JSON (its model's serialiser, called without `model_dump_json`'s wrapper), and the
+  referral's own fields (its ids and `decided_at`) are written by a serialiser of the same types,
+  in one call per referral. Only the joining is done here, and compact JSON joins one way: fields
+  in the model's order, a comma between them, no spaces;
 - a shared piece is written the first time its object is seen and then reused, kept under the
   object's identity together with the object itself (so that identity cannot pass to another
   object while it is kept); the memos are bounded;
@@ -57,6 +58,7 @@ class _Own(TypedDict):
 
 
 _OWN: Final = TypeAdapter(_Own).serializer
+_STEP: Final = TraceStep.__pydantic_serializer__.to_json  # model_dump_json, less its wrapper
 
 
 def _piece(decision: Decision, include: Any) -> str:
@@ -106,7 +108,7 @@ class DecisionWriter:
         for step in routing.trace:
             known = self._steps.get(id(step))
             if known is None:
-                known = (step, step.model_dump_json())
+                known = (step, _STEP(step).decode())
                 _keep(self._steps, id(step), known)
             steps.append(known[1])
         own = _OWN.to_json(

@@ -62,7 +62,7 @@ class AgeSource(StrEnum):
     BORN_AFTER_RECEIPT = "date_of_birth_after_received"
 
 
-# A named tuple rather than a frozen dataclass: as immutable, and made in a fifth of the time (one
+# A named tuple rather than a frozen dataclass: as immutable, and made in a third of the time (one
 # is made per referral, and a frozen dataclass sets each of its twelve fields through a call).
 class Facts(NamedTuple):
     """What the rules see about one referral, with where the derived facts came from."""

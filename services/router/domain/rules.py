@@ -14,8 +14,8 @@ Rules kept here:
   too, and an input whose every branch is known is answered from them without the engine (the
   result is the branches' fields put together, as the engine's output node does). Equal outcomes
   in the memo are one object (those who build on an outcome can then keep their work under it).
-  The memos are bounded; evaluation is synchronous (`ZenDecision.evaluate`): the tables are tiny and the async
-  variant would only add a hop through the engine's runtime.
+  The memos are bounded; evaluation is synchronous (`ZenDecision.evaluate`): the tables are tiny
+  and the async variant would only add a hop through the engine's runtime.
 """
 
 from __future__ import annotations
