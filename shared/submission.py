@@ -33,14 +33,14 @@ _PHONE = re.compile(r"^\+?[0-9 ()\-]{7,24}$")
 
 def normalise_postcode(raw: str) -> str:
     """`ng72ah`, ` NG7  2AH ` -> `NG7 2AH`; raises ValueError if it is not a UK postcode."""
-    compact = re.sub(r"\s+", "", raw).upper()
+    compact = "".join(raw.split()).upper()  # every kind of whitespace, as \s would
     if not _POSTCODE.match(compact):
         raise ValueError("is not a UK postcode (for example NG7 2AH)")
     return f"{compact[:-3]} {compact[-3:]}"
 
 
 def _phone(raw: str) -> str:
-    if not _PHONE.match(raw) or sum(c.isdigit() for c in raw) < 7:
+    if not _PHONE.match(raw) or sum(map(str.isdigit, raw)) < 7:
         raise ValueError("is not a phone number (digits, spaces, +, brackets or dashes)")
     return raw
 
