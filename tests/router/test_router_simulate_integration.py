@@ -13,8 +13,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 
 from services.common.db import apply_migrations, create_pool
@@ -67,14 +68,26 @@ async def test_simulate_from_db_counts_what_the_stored_referrals_would_change(
 
     candidate = RULES_DIR / "2026-11-county-juno.json"
     args = ["simulate", "--from-db", "--no-progress", "--rules", str(candidate)]
-    result = subprocess.run(
-        [sys.executable, "-m", "services.router", *args, "--since", since.isoformat()],
-        cwd=ROOT,
-        env=service_env(stack_env),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "services.router", *args, "--since", since.isoformat()],
+            cwd=ROOT,
+            env=service_env(stack_env),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        # Rows dated in 2100 would otherwise sit in the development database for good.
+        await _forget(stack_env["ROUTER_DATABASE_URL"], [r.referral_id for r in [before, *stored]])
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode() == format_comparison(expected)
     assert f"referrals: {len(stored)}  changed: {expected.changed}" in result.stdout.decode()
+
+
+async def _forget(dsn: str, ids: list[UUID]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM decisions WHERE referral_id = ANY($1::uuid[])", ids)
+    finally:
+        await conn.close()
