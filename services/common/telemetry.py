@@ -158,10 +158,6 @@ def trace_context(headers: Mapping[str, str] | None) -> Iterator[None]:
         otel_context.detach(token)
 
 
-def tracer(name: str) -> trace.Tracer:
-    return trace.get_tracer(name)
-
-
 def trace_fields(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
