@@ -8,6 +8,9 @@ Rules kept here:
   middleware reads `traceparent` from the headers, and writes it on every publish), with its
   `event_id` (the CloudEvents id) and, on topics keyed by referral, its `referral_id` bound to
   the log lines written while it is handled;
+- every subscriber is durable (`durable_subscriber`): in a named consumer group, its offset
+  committed only once its handler has finished (an error redelivers the message), and a new
+  group starts from the earliest offset, so nothing published before it first ran is missed;
 - a message that cannot be parsed or validated (a poison message) is published, by reference
   and with its reason, to `ops.deadletter.v1` and then acknowledged, so it never blocks its
   partition; any other error propagates and the subscriber's ack policy redelivers it.
@@ -23,10 +26,12 @@ from typing import Any
 from uuid import uuid4
 
 import structlog
-from faststream import BaseMiddleware, StreamMessage
+from faststream import AckPolicy, BaseMiddleware, StreamMessage
+from faststream._internal.types import CustomCallable
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
@@ -86,6 +91,27 @@ def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id),
             LogContextMiddleware,
         ],
+    )
+
+
+def durable_subscriber(
+    broker: KafkaBroker,
+    topic: str,
+    *,
+    group_id: str,
+    title: str,
+    description: str | None = None,
+    decoder: CustomCallable | None = None,
+) -> DefaultSubscriber:
+    """A subscriber that commits after handling and starts a new group from the earliest offset."""
+    return broker.subscriber(
+        topic,
+        group_id=group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        decoder=decoder,
+        title=title,
+        description=description,
     )
 
 

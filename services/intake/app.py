@@ -22,13 +22,19 @@ import structlog
 from fastapi import Depends, FastAPI, Header
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from faststream import AckPolicy, StreamMessage
+from faststream import StreamMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.db import apply_migrations, create_pool
-from services.common.kafka import PoisonMessage, dead_letter_middleware, make_broker, publish_event
+from services.common.kafka import (
+    PoisonMessage,
+    dead_letter_middleware,
+    durable_subscriber,
+    make_broker,
+    publish_event,
+)
 from services.common.outbox import OutboxRelay, kafka_publisher
 from services.common.runtime import (
     BrokerStarter,
@@ -315,11 +321,10 @@ async def _json_or_poison(
 def _register_subscribers(rt: Runtime) -> None:
     broker = rt.broker
 
-    @broker.subscriber(
+    @durable_subscriber(
+        broker,
         REFERRALS_SUBMITTED,
         group_id="intake-submissions",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
         decoder=_undecoded,
         title="intake/submissions",
         description="Referral submissions from agency systems (ReferralSubmission).",
@@ -400,11 +405,10 @@ def _register_subscribers(rt: Runtime) -> None:
         )
         log.info("submission rejected", channel="kafka", error_fields=[e.field for e in errors])
 
-    @broker.subscriber(
+    @durable_subscriber(
+        broker,
         REFERRALS_DECIDED,
         group_id="intake-timeline",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
         decoder=_json_or_poison,
         title="intake/decisions",
     )
@@ -421,11 +425,10 @@ def _register_subscribers(rt: Runtime) -> None:
             priority=decision.priority,
         )
 
-    @broker.subscriber(
+    @durable_subscriber(
+        broker,
         OPS_EVENTS,
         group_id="intake-timeline-ops",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
         decoder=_json_or_poison,
         title="intake/ops-events",
     )

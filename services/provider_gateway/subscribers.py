@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import structlog
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
-from services.common.kafka import PoisonMessage
+from services.common.kafka import PoisonMessage, durable_subscriber
 from services.provider_gateway.domain import ResponseRefused
 from services.provider_gateway.handlers import (
     Context,
@@ -46,11 +45,10 @@ def register_subscribers(
 ) -> None:
     """Subscribe the three handlers; `store` gives the store once the lifespan has made it."""
 
-    @broker.subscriber(
+    @durable_subscriber(
+        broker,
         REFERRALS_RECEIVED,
         group_id="provider-gateway-received",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
         title="provider_gateway/received",
         description="Referral details (ReferralReceived), kept to build assignments.",
     )
@@ -59,11 +57,10 @@ def register_subscribers(
             assignment = await record_received(tx, event, ctx)
         _assigned(assignment, "received")
 
-    @broker.subscriber(
+    @durable_subscriber(
+        broker,
         REFERRALS_DECIDED,
         group_id="provider-gateway-decisions",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
         title="provider_gateway/decisions",
         description="Routing decisions (Decision); one assignment per referral.",
     )
@@ -74,11 +71,10 @@ def register_subscribers(
             assignment = await record_decision(tx, decision, ctx)
         _assigned(assignment, "decided")
 
-    @broker.subscriber(
+    @durable_subscriber(
+        broker,
         ASSIGNMENTS_RESPONSES,
         group_id="provider-gateway-responses",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
         title="provider_gateway/responses",
         description="Provider answers (ProviderResponse): accepted, contacted or declined.",
     )

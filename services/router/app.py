@@ -23,13 +23,17 @@ from uuid import NAMESPACE_URL, uuid5
 import asyncpg
 import structlog
 from fastapi import FastAPI
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.common.db import apply_migrations, create_pool
-from services.common.kafka import dead_letter_middleware, make_broker, publish_event
+from services.common.kafka import (
+    dead_letter_middleware,
+    durable_subscriber,
+    make_broker,
+    publish_event,
+)
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
@@ -125,11 +129,10 @@ def build_broker(
             at=decision.decided_at,
         )
 
-    @broker.subscriber(
+    @durable_subscriber(
+        broker,
         REFERRALS_RECEIVED,
         group_id=GROUP_ID,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
         title="router/received",
         description="Decides each received referral once and publishes the decision.",
     )
