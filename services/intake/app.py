@@ -45,6 +45,7 @@ from services.common.runtime import (
     start_monitor,
 )
 from services.common.settings import dsn
+from services.intake import domain
 from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.config import IntakeSettings
 from services.intake.domain import IdempotencyConflict, SubmissionRefused, rejected_ops_event
@@ -121,6 +122,26 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("intake is not started")
         return IntakeStore(self.pool)
+
+    async def accept(
+        self,
+        submission: ReferralSubmission,
+        *,
+        agency_id: str,
+        idempotency_key: str | None,
+        channel: str,
+    ) -> domain.Accepted:
+        """`accept_submission` with this process's store, clock, ids and clock-skew allowance."""
+        return await accept_submission(
+            self.store,
+            submission,
+            agency_id=agency_id,
+            idempotency_key=idempotency_key,
+            channel=channel,
+            now=_now,
+            new_id=uuid4,
+            clock_skew=timedelta(seconds=self.settings.clock_skew_seconds),
+        )
 
 
 def _now() -> datetime:
@@ -229,15 +250,11 @@ def _add_referral_routes(app: FastAPI, rt: Runtime) -> None:
         if agency_id is None:
             return _unauthorised()
         try:
-            accepted = await accept_submission(
-                rt.store,
+            accepted = await rt.accept(
                 submission,
                 agency_id=agency_id,
                 idempotency_key=idempotency_key,
                 channel="http",
-                now=_now,
-                new_id=uuid4,
-                clock_skew=timedelta(seconds=rt.settings.clock_skew_seconds),
             )
         except SubmissionRefused as exc:
             return error_response(422, "the submission is not valid", exc.errors)
@@ -351,15 +368,11 @@ def _register_subscribers(rt: Runtime) -> None:
             try:
                 submission = ReferralSubmission.model_validate(raw)
                 assert agency_id is not None
-                accepted = await accept_submission(
-                    rt.store,
+                accepted = await rt.accept(
                     submission,
                     agency_id=agency_id,
                     idempotency_key=None,
                     channel="kafka",
-                    now=_now,
-                    new_id=uuid4,
-                    clock_skew=timedelta(seconds=rt.settings.clock_skew_seconds),
                 )
             except ValidationError as exc:
                 errors = validation_errors(exc)
