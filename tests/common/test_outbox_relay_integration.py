@@ -22,6 +22,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -56,17 +57,24 @@ async def _scratch_outbox(conn: asyncpg.Connection) -> None:
     await conn.execute("CREATE TEMP TABLE outbox (LIKE intake.outbox INCLUDING DEFAULTS)")
 
 
-@pytest.fixture
-async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+@asynccontextmanager
+async def _scratch_pool(stack_env: dict[str, str], size: int) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of `size` connections, each with its own temporary `outbox` table."""
     await _intake_schema(stack_env)
     created = await asyncpg.create_pool(
-        stack_env["INTAKE_DATABASE_URL"], min_size=1, max_size=1, init=_scratch_outbox
+        stack_env["INTAKE_DATABASE_URL"], min_size=size, max_size=size, init=_scratch_outbox
     )
     assert created is not None
     try:
         yield created
     finally:
         await created.close()
+
+
+@pytest.fixture
+async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    async with _scratch_pool(stack_env, 1) as created:
+        yield created
 
 
 def _message(key: str) -> OutboxMessage:
@@ -185,15 +193,8 @@ async def test_a_failed_publish_leaves_the_rows_unsent_to_be_tried_again(
 @pytest.fixture
 async def two_connections(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
     # Two connections: `run` keeps one for LISTEN; the rows live in the other's temp table.
-    await _intake_schema(stack_env)
-    created = await asyncpg.create_pool(
-        stack_env["INTAKE_DATABASE_URL"], min_size=2, max_size=2, init=_scratch_outbox
-    )
-    assert created is not None
-    try:
+    async with _scratch_pool(stack_env, 2) as created:
         yield created
-    finally:
-        await created.close()
 
 
 async def _until(check: Callable[[], bool], seconds: float = 10) -> None:
