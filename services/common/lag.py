@@ -38,9 +38,13 @@ async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartiti
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        described = await admin.describe_topics(list(topics))
+        return await _partitions(admin, topics)
     finally:
         await admin.close()
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list[TopicPartition]:
+    described = await admin.describe_topics(list(topics))
     found: list[TopicPartition] = []
     for topic in described:
         if topic["error_code"] != 0 or not topic["partitions"]:
@@ -51,10 +55,10 @@ async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartiti
 
 async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> list[PartitionLag]:
     """Each group's committed offset and each partition's beginning and end offsets."""
-    wanted = await partitions(bootstrap, sorted({t for ts in groups.values() for t in ts}))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    try:
+    try:  # one admin connection for the partitions and the groups' offsets
+        wanted = await _partitions(admin, sorted({t for ts in groups.values() for t in ts}))
         committed = {
             group: await admin.list_consumer_group_offsets(
                 group, partitions=[tp for tp in wanted if tp.topic in group_topics]
