@@ -16,12 +16,13 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import structlog
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 
 from services.common.telemetry import trace_context
 from services.provider_gateway import metrics, ops
@@ -50,38 +51,7 @@ async def attempt(
     now: Callable[[], datetime],
     rng: Callable[[], float],
 ) -> Step:
-    """Send one claimed delivery and record what happened; returns the step taken.
-
-    The attempt is a span in the trace the assignment was made in (the referral's trace).
-    """
-    with (
-        trace_context({"traceparent": claimed.traceparent or ""}),
-        _tracer.start_as_current_span(
-            f"deliver {claimed.channel} {claimed.provider.value}",
-            kind=SpanKind.PRODUCER if claimed.channel == "kafka" else SpanKind.CLIENT,
-            attributes={
-                "nottssas.referral_id": str(claimed.referral_id),
-                "nottssas.assignment_id": claimed.assignment_id,
-                "nottssas.provider": claimed.provider.value,
-                "nottssas.channel": claimed.channel,
-                "nottssas.attempt": claimed.attempt,
-            },
-        ) as span,
-    ):
-        step = await _attempt(claimed, sender, store, policy, now=now, rng=rng)
-        span.set_attribute("nottssas.step", type(step).__name__)
-        return step
-
-
-async def _attempt(
-    claimed: Claimed,
-    sender: Sender,
-    store: DeliveryUnits,
-    policy: RetryPolicy,
-    *,
-    now: Callable[[], datetime],
-    rng: Callable[[], float],
-) -> Step:
+    """Send one claimed delivery and record what happened; returns the step taken."""
     result = await sender.send(claimed)
     if result.status_code is not None:
         trace.get_current_span().set_attribute("http.response.status_code", result.status_code)
@@ -171,6 +141,26 @@ async def _attempt(
     return step
 
 
+@contextmanager
+def _attempt_span(claimed: Claimed) -> Iterator[Span]:
+    """The attempt as a span of the trace its assignment was made in (the referral's trace)."""
+    with (
+        trace_context({"traceparent": claimed.traceparent or ""}),
+        _tracer.start_as_current_span(
+            f"deliver {claimed.channel} {claimed.provider.value}",
+            kind=SpanKind.PRODUCER if claimed.channel == "kafka" else SpanKind.CLIENT,
+            attributes={
+                "nottssas.referral_id": str(claimed.referral_id),
+                "nottssas.assignment_id": claimed.assignment_id,
+                "nottssas.provider": claimed.provider.value,
+                "nottssas.channel": claimed.channel,
+                "nottssas.attempt": claimed.attempt,
+            },
+        ) as span,
+    ):
+        yield span
+
+
 class DeliveryWorker:
     """Claims due deliveries and attempts them concurrently, a batch at a time."""
 
@@ -197,6 +187,19 @@ class DeliveryWorker:
         self._batch_size = batch_size
         self._lease = lease
 
+    async def _attempt(self, claimed: Claimed) -> Step:
+        with _attempt_span(claimed) as span:
+            step = await attempt(
+                claimed,
+                self._senders[claimed.channel],
+                self._store,
+                self._policy,
+                now=self._now,
+                rng=self._rng,
+            )
+            span.set_attribute("nottssas.step", type(step).__name__)
+            return step
+
     async def step(self) -> int:
         """Attempt one batch of due deliveries; returns how many were claimed."""
         claimed = await self._store.claim(
@@ -206,20 +209,7 @@ class DeliveryWorker:
             kafka="kafka" in self._senders and self._kafka_ready(),
             webhook_providers=self._webhook_providers if "webhook" in self._senders else [],
         )
-        results = await asyncio.gather(
-            *(
-                attempt(
-                    c,
-                    self._senders[c.channel],
-                    self._store,
-                    self._policy,
-                    now=self._now,
-                    rng=self._rng,
-                )
-                for c in claimed
-            ),
-            return_exceptions=True,
-        )
+        results = await asyncio.gather(*(self._attempt(c) for c in claimed), return_exceptions=True)
         for delivery, result in zip(claimed, results, strict=True):
             if isinstance(result, GiveUp):
                 log.warning(
