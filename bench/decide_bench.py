@@ -34,6 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.router.adapters.postcode_data import load_postcode_index  # noqa: E402
+from services.router.adapters.rules_files import load_rules  # noqa: E402
 from services.router.domain import (  # noqa: E402  (after the path set-up)
     PostcodeIndex,
     Rules,
@@ -41,9 +43,7 @@ from services.router.domain import (  # noqa: E402  (after the path set-up)
     derive_facts,
     received_on,
 )
-from services.router.engine import load_rules  # noqa: E402
-from services.router.jsonl import decide_lines  # noqa: E402
-from services.router.postcode_data import load_postcode_index  # noqa: E402
+from services.router.offline.jsonl import decide_lines  # noqa: E402
 from shared import Behaviour, ReferralSubmission  # noqa: E402
 
 # (weight, districts): where referrals come from, roughly as a Nottinghamshire service would see.

@@ -22,6 +22,6 @@ echo "venv: installing pinned dependencies (requirements.lock)"
 "$VENV/bin/pip" install -q -c "$ROOT/requirements.lock" -r "$ROOT/requirements.lock"
 "$VENV/bin/pip" install -q -c "$ROOT/requirements.lock" --no-deps -e "$ROOT"
 # Build the postcode index once now, so the router's first start is fast (cached in .dev/cache).
-(cd "$ROOT" && "$VENV/bin/python" -c "from services.router.postcode_data import load_postcode_index; load_postcode_index()")
+(cd "$ROOT" && "$VENV/bin/python" -c "from services.router.adapters.postcode_data import load_postcode_index; load_postcode_index()")
 echo "$want" > "$STAMP"
 echo "venv: ready"

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
         serve()
         return 0
-    from services.router.cli import decide_command, simulate_command
+    from services.router.offline.commands import decide_command, simulate_command
 
     stdin, stdout, stderr = sys.stdin.buffer, sys.stdout, sys.stderr
     if args.command == "decide":
@@ -112,8 +112,8 @@ def _simulate_from_db(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from services.common.settings import dsn, missing_settings_message
-    from services.router.cli import simulate_from_db_command
     from services.router.config import RouterSettings
+    from services.router.offline.commands import simulate_from_db_command
 
     try:
         settings = RouterSettings()  # filled from the environment: ROUTER_DATABASE_URL

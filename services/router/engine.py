@@ -1,11 +1,9 @@
 """Start-up wiring of the pure core: the rules in force and the postcode index, bound into `decide`.
 
 Rules kept here:
-- the rules in force are the file `rules/current` names, unless a path is given: switching
-  versions, like changing one, is a change of data, not of code;
-- a rules file must carry its own name as its version (checked by `Rules`);
-- the postcode index comes from the packaged ONSPD, or from a newer ONSPD CSV when given
-  (`postcode_data`); either way it is built once and cached;
+- the rules come from `adapters.rules_files` (the version `rules/current` names, unless a path
+  is given), the postcode index from `adapters.postcode_data` (the packaged ONSPD, or a newer
+  ONSPD CSV when given; either way built once and cached);
 - loading reads files; the `Router` it returns does no I/O per referral.
 """
 
@@ -13,24 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
+from services.router.adapters.postcode_data import load_postcode_index
+from services.router.adapters.rules_files import load_rules
 from services.router.domain import PostcodeDirectory, Referral, Rules, decide, received_on
-from services.router.postcode_data import load_postcode_index
 from shared import Decision
-
-RULES_DIR: Final = Path(__file__).resolve().parent / "rules"
-
-
-def default_rules_path() -> Path:
-    """The rules file in force: the one `rules/current` names."""
-    return RULES_DIR / (RULES_DIR / "current").read_text(encoding="utf-8").strip()
-
-
-def load_rules(path: Path | None = None) -> Rules:
-    """A rules file, checked and compiled (RulesFileError if it cannot be used)."""
-    path = path or default_rules_path()
-    return Rules.from_json(path.read_text(encoding="utf-8"), file_stem=path.stem)
 
 
 @dataclass(frozen=True)

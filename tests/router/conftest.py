@@ -12,9 +12,9 @@ from uuid import uuid4
 
 import pytest
 
+from services.router.adapters.postcode_data import load_postcode_index
+from services.router.adapters.rules_files import RULES_DIR, load_rules
 from services.router.domain import PostcodeIndex, Rules, decide
-from services.router.engine import RULES_DIR, load_rules
-from services.router.postcode_data import load_postcode_index
 from shared import Behaviour, Decision, ReferralReceived, ReferralSubmission
 
 REPO = Path(__file__).resolve().parents[2]

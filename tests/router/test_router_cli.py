@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.router.cli import _batch_gc
-from services.router.engine import RULES_DIR
+from services.router.adapters.rules_files import RULES_DIR
+from services.router.offline.commands import _batch_gc
 
 REPO = Path(__file__).resolve().parents[2]
 MakeBody = Callable[..., dict[str, Any]]

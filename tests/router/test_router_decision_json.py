@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from bench.decide_bench import MIX, referral
-from services.router import decision_json
-from services.router.decision_json import DecisionWriter
 from services.router.domain import PostcodeIndex, Routing, Rules, received_on, route
-from services.router.jsonl import read_referral
+from services.router.offline import decision_json
+from services.router.offline.decision_json import DecisionWriter
+from services.router.offline.jsonl import read_referral
 from shared import ReferralReceived, ReferralSubmission
 
 # Receipt instants a writer must spell as pydantic does: Z for UTC, other offsets, fractions.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.router.domain import PostcodeIndex, Rules
-from services.router.jsonl import Tally, decide_lines, read_referral
+from services.router.offline.jsonl import Tally, decide_lines, read_referral
 from shared import DecisionRequestError, ReferralReceived, ReferralSubmission
 
 MakeBody = Callable[..., dict[str, Any]]

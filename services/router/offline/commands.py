@@ -31,10 +31,10 @@ from typing import Any, BinaryIO, TextIO
 
 from tqdm import tqdm
 
+from services.router.adapters.postcode_data import load_postcode_index
+from services.router.adapters.rules_files import load_rules
 from services.router.domain import Comparison, PostcodeDirectory, Rules, compare, replay_one
-from services.router.engine import load_rules
-from services.router.jsonl import Tally, decide_lines, readable_referrals
-from services.router.postcode_data import load_postcode_index
+from services.router.offline.jsonl import Tally, decide_lines, readable_referrals
 
 
 def format_comparison(result: Comparison, unreadable: int = 0) -> str:

@@ -22,7 +22,6 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from services.router.decision_json import DecisionWriter
 from services.router.domain import (
     PostcodeDirectory,
     Referral,
@@ -31,6 +30,7 @@ from services.router.domain import (
     received_on,
     route,
 )
+from services.router.offline.decision_json import DecisionWriter
 from shared import DecisionRequestError, ReferralReceived, ReferralSubmission, field_errors
 
 _ID: Final = re.compile(r"^[A-Za-z0-9._:\-/]{1,64}$")
