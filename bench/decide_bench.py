@@ -35,14 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.router.adapters.postcode_data import load_postcode_index  # noqa: E402
-from services.router.adapters.rules_files import load_rules  # noqa: E402
 from services.router.domain import (  # noqa: E402  (after the path set-up)
     PostcodeIndex,
-    Rules,
     decide,
     derive_facts,
     received_on,
 )
+from services.router.engine import CachedRules, load_rules  # noqa: E402
 from services.router.offline.jsonl import decide_lines  # noqa: E402
 from shared import Behaviour, ReferralSubmission  # noqa: E402
 
@@ -126,7 +125,7 @@ def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:>10,.0f}/s  ({seconds * 1e6 / count:6.1f} µs each)"
 
 
-def cli_path(lines: list[bytes], rules: Rules, postcodes: PostcodeIndex) -> tuple[float, int]:
+def cli_path(lines: list[bytes], rules: CachedRules, postcodes: PostcodeIndex) -> tuple[float, int]:
     """Seconds to answer every line as `decide` does (written to /dev/null), and the answers."""
     outputs = 0
     with Path(os.devnull).open("w", encoding="utf-8") as devnull:

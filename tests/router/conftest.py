@@ -13,8 +13,9 @@ from uuid import uuid4
 import pytest
 
 from services.router.adapters.postcode_data import load_postcode_index
-from services.router.adapters.rules_files import RULES_DIR, load_rules
-from services.router.domain import PostcodeIndex, Rules, decide
+from services.router.adapters.rules_files import RULES_DIR
+from services.router.domain import PostcodeIndex, decide
+from services.router.engine import CachedRules, load_rules
 from shared import Behaviour, Decision, ReferralReceived, ReferralSubmission
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,12 +40,12 @@ class FakeDirectory:
 
 
 @pytest.fixture(scope="session")
-def rules() -> Rules:
+def rules() -> CachedRules:
     return load_rules()
 
 
 @pytest.fixture(scope="session")
-def county_juno() -> Rules:
+def county_juno() -> CachedRules:
     return load_rules(RULES_DIR / "2026-11-county-juno.json")
 
 
@@ -130,7 +131,7 @@ def make_submission() -> MakeSubmission:
 
 @pytest.fixture
 def route(
-    make_submission: MakeSubmission, rules: Rules, directory: FakeDirectory
+    make_submission: MakeSubmission, rules: CachedRules, directory: FakeDirectory
 ) -> Callable[..., Decision]:
     """`route(victim__gender="male")`: the decision for the default submission, changed,
     received on 20 November 2026, with the fake directory."""

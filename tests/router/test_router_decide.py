@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from services.router.domain import Rules, decide
+from services.router.domain import decide
 from services.router.domain.postcodes import PostcodeDirectory
+from services.router.engine import CachedRules
 from shared import Decision, ReferralSubmission
 
 RECEIVED = date(2026, 11, 20)
@@ -131,7 +132,7 @@ def test_a_15_year_old_stalked_by_an_ex_partner_is_a_youth_case_not_domestic(
 
 
 def test_an_unknown_age_goes_to_triage(
-    rules: Rules, make_submission: Make, directory: PostcodeDirectory
+    rules: CachedRules, make_submission: Make, directory: PostcodeDirectory
 ) -> None:
     referral = make_submission(victim__date_of_birth="2026-11-20")
     assert outcome(decide(referral, rules, date(2026, 11, 19), directory)) == ("triage", "nwa", [])

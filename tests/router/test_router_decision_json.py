@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bench.decide_bench import MIX, referral
-from services.router.domain import PostcodeIndex, Routing, Rules, received_on, route
+from services.router.domain import PostcodeIndex, Routing, received_on, route
+from services.router.engine import CachedRules
 from services.router.offline import decision_json
 from services.router.offline.decision_json import DecisionWriter
 from services.router.offline.jsonl import read_referral
@@ -46,13 +47,13 @@ def _referrals(onspd: PostcodeIndex, count: int) -> list[ReferralSubmission | Re
 
 
 def _routings(
-    referrals: list[ReferralSubmission | ReferralReceived], rules: Rules, onspd: PostcodeIndex
+    referrals: list[ReferralSubmission | ReferralReceived], rules: CachedRules, onspd: PostcodeIndex
 ) -> list[Routing]:
     return [route(r, rules, received_on(r), onspd) for r in referrals]
 
 
 @pytest.fixture(scope="module")
-def routings(rules: Rules, county_juno: Rules, onspd: PostcodeIndex) -> list[Routing]:
+def routings(rules: CachedRules, county_juno: CachedRules, onspd: PostcodeIndex) -> list[Routing]:
     referrals = _referrals(onspd, 1500)
     return _routings(referrals, rules, onspd) + _routings(referrals, county_juno, onspd)
 

@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.router.domain import Rules
-from services.router.engine import Router
+from services.router.engine import CachedRules, Router
 from services.router.handlers import handle_received
 from shared import Decision, Pathway, Provider, ReferralReceived
 from tests.router.conftest import FakeDirectory, MakeReceived
@@ -29,7 +28,7 @@ class Published(list[Decision]):
 
 
 @pytest.fixture
-def router(rules: Rules, directory: FakeDirectory) -> Router:
+def router(rules: CachedRules, directory: FakeDirectory) -> Router:
     return Router(rules, directory)
 
 

@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from services.router.domain import PostcodeIndex, Rules
+from services.router.domain import PostcodeIndex
+from services.router.engine import CachedRules
 from services.router.offline.jsonl import Tally, decide_lines, read_referral
 from shared import DecisionRequestError, ReferralReceived, ReferralSubmission
 
@@ -47,7 +48,7 @@ def test_the_id_of_a_bad_received_referral_is_taken_from_its_submission(
 
 
 def test_every_line_gets_one_answer_in_order_and_the_tally_counts_them(
-    make_body: MakeBody, rules: Rules, onspd: PostcodeIndex
+    make_body: MakeBody, rules: CachedRules, onspd: PostcodeIndex
 ) -> None:
     raw = [json.dumps(make_body(submission_id="A")).encode(), b"", b"[]", b"{}"]
     tally = Tally()

@@ -9,8 +9,9 @@ from uuid import uuid4
 
 import pytest
 
-from services.router.domain import Rules, decide, received_on
+from services.router.domain import decide, received_on
 from services.router.domain.postcodes import PostcodeDirectory
+from services.router.engine import CachedRules
 from shared import Decision, ReferralReceived, ReferralSubmission
 
 Make = Callable[..., ReferralSubmission]
@@ -89,7 +90,7 @@ def test_a_decision_records_the_rules_version_and_the_submission(
 
 
 def test_a_received_referral_keeps_its_id_and_is_decided_as_of_its_receipt(
-    make_submission: Make, rules: Rules, directory: PostcodeDirectory
+    make_submission: Make, rules: CachedRules, directory: PostcodeDirectory
 ) -> None:
     received = ReferralReceived(
         referral_id=uuid4(),

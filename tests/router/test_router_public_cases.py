@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.router.domain import PostcodeIndex, Rules, decide, received_on
+from services.router.domain import PostcodeIndex, decide, received_on
+from services.router.engine import CachedRules
 from shared import ReferralSubmission
 
 
 def test_every_public_case_is_decided_as_expected(
-    public_routing_cases: list[dict[str, Any]], rules: Rules, onspd: PostcodeIndex
+    public_routing_cases: list[dict[str, Any]], rules: CachedRules, onspd: PostcodeIndex
 ) -> None:
     assert len(public_routing_cases) >= 8
     for case in public_routing_cases:

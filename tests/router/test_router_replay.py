@@ -9,13 +9,17 @@ from typing import Any
 from services.router.adapters.rules_files import default_rules_path
 from services.router.domain import Rules, compare
 from services.router.domain.postcodes import PostcodeDirectory
+from services.router.engine import CachedRules
 from shared import ReferralSubmission
 
 Make = Callable[..., ReferralSubmission]
 
 
 def test_moving_county_allocation_to_juno_moves_only_county_stalking_advocacy_for_women(
-    make_submission: Make, rules: Rules, county_juno: Rules, directory: PostcodeDirectory
+    make_submission: Make,
+    rules: CachedRules,
+    county_juno: CachedRules,
+    directory: PostcodeDirectory,
 ) -> None:
     referrals = [
         make_submission(victim__postcode="NG18 4RF"),  # county, female: nwa -> juno
@@ -35,7 +39,7 @@ def test_moving_county_allocation_to_juno_moves_only_county_stalking_advocacy_fo
 
 
 def test_the_same_version_against_itself_changes_nothing(
-    make_submission: Make, rules: Rules, directory: PostcodeDirectory
+    make_submission: Make, rules: CachedRules, directory: PostcodeDirectory
 ) -> None:
     result = compare(
         [make_submission(), make_submission(victim__postcode="NG18 4RF")], rules, rules, directory
@@ -44,7 +48,7 @@ def test_the_same_version_against_itself_changes_nothing(
 
 
 def test_a_referral_a_version_cannot_decide_is_counted_not_dropped(
-    make_submission: Make, rules: Rules, directory: PostcodeDirectory
+    make_submission: Make, rules: CachedRules, directory: PostcodeDirectory
 ) -> None:
     graph: dict[str, Any] = json.loads(default_rules_path().read_text())
     allocation = next(n for n in graph["nodes"] if n["name"] == "allocation")

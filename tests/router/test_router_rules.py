@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from services.router.adapters.rules_files import RULES_DIR, default_rules_path
 from services.router.domain import Rules
+from services.router.engine import CachedRules
 from shared import Behaviour, Gender, Relationship
 
 AREAS = ["nottingham_city", "nottinghamshire_county", "outside", "unknown"]
@@ -107,12 +108,12 @@ def test_moving_county_allocation_to_juno_changes_only_the_allocation_table_data
     assert changed == ["allocation"]
 
 
-def test_the_files_label_allocation_and_priority_as_project_defaults(rules: Rules) -> None:
-    assert set(rules.project_defaults) == {"allocation", "priority"}
+def test_the_files_label_allocation_and_priority_as_project_defaults(rules: CachedRules) -> None:
+    assert set(rules.uncached.project_defaults) == {"allocation", "priority"}
 
 
 def test_the_memo_key_holds_only_what_the_tables_read_with_ages_and_counts_by_interval(
-    rules: Rules, engine_input: EngineInput
+    rules: CachedRules, engine_input: EngineInput
 ) -> None:
     assert rules.projection.bands == {"age": (16,), "incident_count": (2,)}
     assert "behaviours.violence" in rules.projection.paths
@@ -136,7 +137,7 @@ facts = st.fixed_dictionaries(
 )
 
 
-MEMO_UNDER_TEST = Rules.from_json(default_rules_path().read_text())
+MEMO_UNDER_TEST = CachedRules(Rules.from_json(default_rules_path().read_text()))
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,6 +10,7 @@ import pytest
 
 from services.router.adapters.rules_files import default_rules_path
 from services.router.domain import RuleOutcomeError, Rules, RulesFileError
+from services.router.engine import CachedRules
 
 EngineInput = Callable[..., dict[str, Any]]
 
@@ -72,7 +73,9 @@ def test_a_broken_rules_file_is_refused_at_load_with_the_reason(
 def test_a_result_that_breaks_the_contract_is_an_error_not_a_decision(
     rule: str, column: str, value: str, problem: str, engine_input: EngineInput
 ) -> None:
-    rules = Rules.from_json(_variant(lambda g: _cell(g, "allocation", rule, column, value)))
+    rules = CachedRules(
+        Rules.from_json(_variant(lambda g: _cell(g, "allocation", rule, column, value)))
+    )
     with pytest.raises(RuleOutcomeError, match=problem):
         rules.outcome(engine_input())
 
@@ -82,14 +85,16 @@ def test_out_of_area_without_a_signpost_is_an_error(engine_input: EngineInput) -
         lambda g: _cell(g, "precedence", "locality.outside", "out.route.signpost", "null")
     )
     with pytest.raises(RuleOutcomeError, match="signpost"):
-        Rules.from_json(text).outcome(engine_input(area="outside"))
+        CachedRules(Rules.from_json(text)).outcome(engine_input(area="outside"))
 
 
 def test_a_number_used_beyond_plain_comparisons_enters_the_memo_key_whole() -> None:
-    rules = Rules.from_json(
-        _variant(
-            lambda g: _cell(
-                g, "precedence", "age.under_16", "in.age", "< 16 and $ > incident_count"
+    rules = CachedRules(
+        Rules.from_json(
+            _variant(
+                lambda g: _cell(
+                    g, "precedence", "age.under_16", "in.age", "< 16 and $ > incident_count"
+                )
             )
         )
     )
@@ -101,7 +106,7 @@ def test_a_number_used_beyond_plain_comparisons_enters_the_memo_key_whole() -> N
 def test_independent_branches_are_memoised_apart_and_answered_without_the_engine(
     engine_input: EngineInput,
 ) -> None:
-    rules = Rules.from_json(default_rules_path().read_text())
+    rules = CachedRules(Rules.from_json(default_rules_path().read_text()))
     branches = {
         frozenset(rules.projection.paths[i] for i in positions): {".".join(f) for f in fields}
         for positions, fields in rules.projection.parts
@@ -126,7 +131,7 @@ def test_branches_writing_the_same_field_are_one_branch() -> None:
         out = _table(graph, "priority")["content"]["outputs"]
         out.append({"id": "priority.out.route.next", "name": "Next", "field": "route.next"})
 
-    assert Rules.from_json(_variant(clash)).projection.parts == ()
+    assert CachedRules(Rules.from_json(_variant(clash))).projection.parts == ()
 
 
 def test_a_field_inside_another_makes_the_graph_one_branch() -> None:
@@ -134,4 +139,4 @@ def test_a_field_inside_another_makes_the_graph_one_branch() -> None:
         out = _table(graph, "priority")["content"]["outputs"]
         out.append({"id": "priority.out.route", "name": "Route", "field": "route"})
 
-    assert Rules.from_json(_variant(nested)).projection.parts == ()
+    assert CachedRules(Rules.from_json(_variant(nested))).projection.parts == ()

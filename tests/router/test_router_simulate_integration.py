@@ -22,8 +22,8 @@ from services.common.db import apply_migrations, create_pool
 from services.router.adapters.rules_files import RULES_DIR
 from services.router.adapters.store import DecisionStore
 from services.router.app import MIGRATIONS
-from services.router.domain import PostcodeIndex, Rules, compare
-from services.router.engine import Router
+from services.router.domain import PostcodeIndex, compare
+from services.router.engine import CachedRules, Router
 from services.router.offline.commands import format_comparison
 from shared import ReferralReceived, ReferralSubmission
 from tests.support.infra import ROOT, service_env
@@ -34,8 +34,8 @@ pytestmark = pytest.mark.integration
 async def test_simulate_from_db_counts_what_the_stored_referrals_would_change(
     stack_env: dict[str, str],
     public_cases: list[dict[str, Any]],
-    rules: Rules,
-    county_juno: Rules,
+    rules: CachedRules,
+    county_juno: CachedRules,
     onspd: PostcodeIndex,
 ) -> None:
     # Received within microseconds of `since`, in a future that moves on with the clock: every

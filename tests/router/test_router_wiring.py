@@ -21,8 +21,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.router.app import build_broker
-from services.router.domain import Rules
-from services.router.engine import Router
+from services.router.engine import CachedRules, Router
 from shared import ReferralReceived
 from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import FakeDirectory, MakeReceived
@@ -67,7 +66,7 @@ class Wired:
 
 
 @pytest.fixture
-async def wired(rules: Rules, directory: FakeDirectory) -> AsyncIterator[Wired]:
+async def wired(rules: CachedRules, directory: FakeDirectory) -> AsyncIterator[Wired]:
     store = FakeDecisionStore()
     broker = build_broker(
         "127.0.0.1:1", decide=Router(rules, directory), store=lambda: store, now=lambda: NOW

@@ -22,7 +22,7 @@ def default_rules_path() -> Path:
     return RULES_DIR / (RULES_DIR / "current").read_text(encoding="utf-8").strip()
 
 
-def load_rules(path: Path | None = None) -> Rules:
+def read_rules(path: Path | None = None) -> Rules:
     """A rules file, checked and compiled (RulesFileError if it cannot be used)."""
     path = path or default_rules_path()
     return Rules.from_json(path.read_text(encoding="utf-8"), file_stem=path.stem)

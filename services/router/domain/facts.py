@@ -23,8 +23,10 @@ Thresholds (16, two incidents) and the priority rule are not here: they are poli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -127,11 +129,13 @@ FACT_NAMES: Final = frozenset(
         "behaviours",
     }
 )
-PROVENANCE: Final[dict[str, tuple[str, ...]]] = {
-    "area": ("local_authority_code", "locality_source"),
-    "age": ("age_source",),
-    "relationship_class": ("relationship",),
-}
+PROVENANCE: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "area": ("local_authority_code", "locality_source"),
+        "age": ("age_source",),
+        "relationship_class": ("relationship",),
+    }
+)
 
 
 def uk_date(instant: datetime) -> date:
@@ -180,7 +184,7 @@ def relationship_class(relationship: Relationship) -> RelationshipClass:
     return RelationshipClass.NON_DOMESTIC
 
 
-_CLASS_OF: Final = {r: relationship_class(r) for r in Relationship}
+_CLASS_OF: Final = MappingProxyType({r: relationship_class(r) for r in Relationship})
 
 
 def derive_facts(

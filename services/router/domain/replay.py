@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.router.domain.decide import Referral, decide, received_on
+from services.router.domain.decide import Policy, Referral, decide, received_on
 from services.router.domain.postcodes import PostcodeDirectory
-from services.router.domain.rules import RuleOutcomeError, Rules
+from services.router.domain.rules import RuleOutcomeError
 from shared import Decision
 
 FIELDS = ("pathway", "provider", "priority")
@@ -44,7 +44,7 @@ def _value(decision: Decision, name: str) -> str:
 
 
 def compare(
-    referrals: Iterable[Referral], candidate: Rules, baseline: Rules, postcodes: PostcodeDirectory
+    referrals: Iterable[Referral], candidate: Policy, baseline: Policy, postcodes: PostcodeDirectory
 ) -> Comparison:
     """Decide every referral under both versions and count the differences."""
     result = Comparison(candidate=candidate.version, baseline=baseline.version)
@@ -56,8 +56,8 @@ def compare(
 def replay_one(
     result: Comparison,
     referral: Referral,
-    candidate: Rules,
-    baseline: Rules,
+    candidate: Policy,
+    baseline: Policy,
     postcodes: PostcodeDirectory,
 ) -> None:
     """Decide one referral under both versions and add what differs to `result` (for referrals

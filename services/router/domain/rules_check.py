@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import zen
 
-from services.router.domain.projection import names_in
+from services.router.domain.expressions import names_in
 
 _VERSION: Final = re.compile(r"^\d{4}-\d{2}-[a-z0-9][a-z0-9-]*$")
 _TABLE_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")

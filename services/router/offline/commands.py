@@ -32,8 +32,8 @@ from typing import Any, BinaryIO, TextIO
 from tqdm import tqdm
 
 from services.router.adapters.postcode_data import load_postcode_index
-from services.router.adapters.rules_files import load_rules
-from services.router.domain import Comparison, PostcodeDirectory, Rules, compare, replay_one
+from services.router.domain import Comparison, PostcodeDirectory, compare, replay_one
+from services.router.engine import CachedRules, load_rules
 from services.router.offline.jsonl import Tally, decide_lines, readable_referrals
 
 
@@ -59,7 +59,7 @@ def format_comparison(result: Comparison, unreadable: int = 0) -> str:
 
 def _load(
     rules_paths: list[Path | None], postcodes_csv: Path | None, stderr: TextIO
-) -> tuple[list[Rules], PostcodeDirectory, dict[str, float]] | None:
+) -> tuple[list[CachedRules], PostcodeDirectory, dict[str, float]] | None:
     """The rules versions and the postcode index, timed; None (after saying why) if one fails."""
     timings: dict[str, float] = {}
     try:
@@ -184,8 +184,8 @@ def simulate_from_db_command(
 async def _replay_stored(
     database_url: str,
     since: datetime | None,
-    candidate: Rules,
-    baseline: Rules,
+    candidate: CachedRules,
+    baseline: CachedRules,
     postcodes: PostcodeDirectory,
     *,
     bar: tqdm[Any],

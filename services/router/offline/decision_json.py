@@ -2,7 +2,8 @@
 
 Building a Decision (validation included) and dumping it took over a third of `decide`'s time per
 referral after parsing, though most of it is shared with other referrals: the outcome, the
-locality and most trace steps recur, and `route` hands out one object for equal ones.
+locality and most trace steps recur, and the engine's `CachedRules` hands out one object for equal
+ones.
 
 Rules kept here:
 - the text is exactly `routing.decision().model_dump_json()`, and every piece of it is written by

@@ -23,10 +23,10 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from services.router.domain import (
+    Policy,
     PostcodeDirectory,
     Referral,
     RuleOutcomeError,
-    Rules,
     received_on,
     route,
 )
@@ -94,7 +94,7 @@ def _echoable_id(body: dict[str, Any]) -> str | None:
 
 
 def decide_lines(
-    lines: Iterable[bytes], rules: Rules, postcodes: PostcodeDirectory, tally: Tally | None = None
+    lines: Iterable[bytes], rules: Policy, postcodes: PostcodeDirectory, tally: Tally | None = None
 ) -> Iterator[str]:
     """One JSON text (a Decision or an error) per input line, in order."""
     tally = tally if tally is not None else Tally()

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
+from services.router.domain.expressions import STRING, names_in
+
 _PATH: Final = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
-_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
-_NAME: Final = re.compile(r"(?<![\w$.#])[$A-Za-z_][$\w]*(?:\.[A-Za-z_]\w*)*")
-_KEYWORDS: Final = frozenset({"true", "false", "null", "and", "or", "not", "in", "$"})
 _INT: Final = r"-?\d+"
 _NUMERIC_CELL: Final = re.compile(
     rf"""^(?: (?:<|<=|>|>=|==|!=)?\s*{_INT}
@@ -49,14 +48,6 @@ Part = tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]
 
 class _WholeInput(Exception):
     """The graph does something the analysis does not follow: key on the whole input."""
-
-
-def names_in(expression: str) -> Iterator[str]:
-    """Variable paths a zen expression reads: not keywords, `$`, function names or string contents."""
-    code = _STRING.sub('""', expression)
-    for match in _NAME.finditer(code):
-        if not code[match.end() :].lstrip().startswith("(") and match.group() not in _KEYWORDS:
-            yield match.group()
 
 
 class Projection:
@@ -157,7 +148,7 @@ class Projection:
                 self._uses(str(row.get(column["id"], "")), whole, dollar_ok=False)
 
     def _uses(self, expression: str, whole: set[str], *, dollar_ok: bool) -> None:
-        if not dollar_ok and re.search(r"(?<![\w$])\$(?![\w$])", _STRING.sub('""', expression)):
+        if not dollar_ok and re.search(r"(?<![\w$])\$(?![\w$])", STRING.sub('""', expression)):
             raise _WholeInput("$")
         for name in names_in(expression):
             if name.startswith("$"):
@@ -173,7 +164,7 @@ class Projection:
         for path, parts, bands in self._getters:  # hot path: plain loops, no isinstance on ABCs
             if parts is None:
                 value = context.get(path)
-            else:  # as `walk`, inlined
+            else:  # as `domain.trace.walk`, inlined
                 value = context
                 for part in parts:
                     value = value.get(part) if type(value) is dict else None
@@ -188,14 +179,6 @@ class Projection:
 
 def _covered(path: str, whole: set[str]) -> bool:
     return any(path == w or path.startswith(w + ".") or w.startswith(path + ".") for w in whole)
-
-
-def walk(context: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
-    """The value at a dotted path (split into `parts`), None where it is missing, as zen reads it."""
-    value: Any = context
-    for part in parts:
-        value = value.get(part) if type(value) is dict else None
-    return value
 
 
 def _band(value: int, bounds: tuple[int, ...]) -> int:
