@@ -43,7 +43,10 @@ def _errors(kind: str, answers: dict[str, Any], page: str | None, contact: bool 
 
 def test_complete_answers_make_a_valid_contract_submission() -> None:
     raw = build_submission(
-        "professional", DETAILS_OK | CONTACT_OK, submission_id="WEB-1", now=NOW,
+        "professional",
+        DETAILS_OK | CONTACT_OK,
+        submission_id="WEB-1",
+        now=NOW,
         contact_answered=True,
     )
     submission = ReferralSubmission.model_validate(raw)

@@ -41,10 +41,13 @@ def test_every_page_is_uncached_and_locked_down() -> None:
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "no-referrer"
     csp = response.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert "unsafe-inline" not in csp and "<script>" not in response.text
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert "<script>" not in response.text
     cookie = response.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
 
 
 def test_a_full_journey_sends_one_contract_submission_and_deletes_the_draft() -> None:
@@ -61,8 +64,10 @@ def test_a_full_journey_sends_one_contract_submission_and_deletes_the_draft() ->
     assert submission.submission_id.startswith("WEB-")
     reference = submission.submission_id.rsplit("-", 1)[-1]
     assert f"{reference[:4]} {reference[4:]}" in done.text
-    assert "0808 802 0300" in done.text and "999" in done.text
-    assert "Valentina" not in done.text and str(submission.submission_id) not in done.text
+    assert "0808 802 0300" in done.text
+    assert "999" in done.text
+    assert "Valentina" not in done.text
+    assert str(submission.submission_id) not in done.text
     assert h.rows.rows == {}
     assert f'{COOKIE}=""' in done.headers["set-cookie"]
     # Sending again (Back, refresh) finds no session: nothing is sent twice.
@@ -109,7 +114,8 @@ def test_an_oversize_post_is_refused() -> None:
     token = h.csrf(h.client.get("/refer").text)
     response = h.post("/refer", {"journey": "self", "victim_name": "x" * 4096}, token)
     assert response.status_code == 413
-    assert h.rows.rows and h.sent == []
+    assert h.rows.rows
+    assert h.sent == []
 
 
 def test_exit_deletes_the_draft_expires_the_cookie_and_leaves() -> None:
@@ -137,7 +143,8 @@ def test_drafts_are_encrypted_and_bound_to_their_session() -> None:
     [digest] = other.rows.rows
     other.rows.rows[digest] = (payload, h.now[0] + timedelta(minutes=5))
     response = other.client.get("/refer/check", follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/refer"
+    assert response.status_code == 303
+    assert response.headers["location"] == "/refer"
 
 
 def test_a_draft_expires_after_thirty_minutes() -> None:
