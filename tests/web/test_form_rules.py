@@ -32,7 +32,9 @@ DETAILS_OK: dict[str, Any] = {
 CONTACT_OK = {"contact_method": "phone", "contact_phone": "07700900123", "voicemail_safe": "no"}
 
 
-def _errors(kind: str, answers: dict[str, Any], page: str | None, contact: bool = True) -> list:
+def _errors(
+    kind: str, answers: dict[str, Any], page: str | None, contact: bool = True
+) -> list[tuple[str, str]]:
     raw = build_submission(kind, answers, submission_id="WEB-1", now=NOW, contact_answered=contact)
     try:
         ReferralSubmission.model_validate(raw)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from services.intake.web.drafts import DraftCipher, PgDraftRows, Sessions
+from services.intake.web.flow import Accept, WebForm, now
 from services.intake.web.guards import (
     FormRefused,
     RateLimit,
@@ -23,7 +24,7 @@ from services.intake.web.guards import (
     refused_handler,
     too_many_handler,
 )
-from services.intake.web.routes import Accept, WebForm, web_router
+from services.intake.web.routes import web_router
 
 __all__ = ["GOVUK_DIST", "WebForm", "mount_web", "web_form"]
 
@@ -52,15 +53,13 @@ def web_form(
     rate_limit: str,
 ) -> WebForm:
     """The form's collaborators; `pool` is read when a page is served (the lifespan makes it)."""
-    from services.intake.web.routes import _now
-
     cipher = DraftCipher(draft_key)
 
     def sessions() -> Sessions:
         started = pool()
         if started is None:
             raise RuntimeError("intake is not started")
-        return Sessions(PgDraftRows(started), cipher, timedelta(seconds=ttl_seconds), _now)
+        return Sessions(PgDraftRows(started), cipher, timedelta(seconds=ttl_seconds), now)
 
     return WebForm(
         sessions=sessions,
