@@ -36,6 +36,5 @@ def main(base: str) -> None:
         browser.close()
 
 
-
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8001")

@@ -50,8 +50,8 @@ VISITED: list[str] = []
 COOKIES: list[str] = []
 
 
-def _new_page(browser: Browser) -> tuple[BrowserContext, Page]:
-    context = browser.new_context()
+def _new_page(browser: Browser, *, javascript: bool = True) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(java_script_enabled=javascript)
     page = context.new_page()
     page.on("request", lambda request: VISITED.append(request.url))
     return context, page
@@ -252,7 +252,9 @@ def test_a_professional_refers_without_consent_on_a_lawful_basis(
     _close(context)
 
 
-@pytest.mark.parametrize("how", ["button", "shift three times", "secondary link"])
+@pytest.mark.parametrize(
+    "how", ["button", "shift three times", "secondary link", "button without javascript"]
+)
 def test_the_quick_exit_lands_on_the_neutral_page_and_leaves_nothing_behind(
     browser: Browser,
     web_pipeline: Pipeline,
@@ -260,7 +262,7 @@ def test_the_quick_exit_lands_on_the_neutral_page_and_leaves_nothing_behind(
     neutral_url: str,
     how: str,
 ) -> None:
-    context, page = _new_page(browser)
+    context, page = _new_page(browser, javascript=not how.endswith("without javascript"))
     page.goto(f"{web_pipeline.intake.url}/refer")
     page.check("#journey-2")
     page.click("button:has-text('Continue')")
@@ -278,7 +280,7 @@ def test_the_quick_exit_lands_on_the_neutral_page_and_leaves_nothing_behind(
     dsn = stack_env["INTAKE_DATABASE_URL"]
     drafts = "SELECT 1 FROM web_drafts WHERE session_digest = $1"
     assert query(dsn, drafts, digest), "the draft is kept server-side"
-    if how == "button":
+    if how.startswith("button"):  # with JavaScript GOV.UK's script navigates; without, the link
         page.click(".govuk-js-exit-this-page-button")
     elif how == "shift three times":
         page.locator("h1").click()
@@ -300,6 +302,24 @@ def test_the_quick_exit_lands_on_the_neutral_page_and_leaves_nothing_behind(
     assert secret not in page.content()
     values = page.eval_on_selector_all("input", "els => els.map(e => e.value)")
     assert secret not in values
+    _close(context)
+
+
+def test_the_refusal_pages_are_accessible_too(browser: Browser, web_pipeline: Pipeline) -> None:
+    context, page = _new_page(browser)
+    page.goto(f"{web_pipeline.intake.url}/refer")
+    page.check("#journey")
+    # A forged post (no CSRF token), then a bot's (the hidden honeypot filled in).
+    page.evaluate("document.querySelector('[name=csrf_token]').value = 'forged'")
+    page.click("button:has-text('Continue')")
+    assert "expired or was not sent from this service" in page.content()
+    assert_accessible(page, "CSRF refusal page")
+    page.goto(f"{web_pipeline.intake.url}/refer")
+    page.check("#journey")
+    page.evaluate("document.querySelector('#website').value = 'http://spam.example'")
+    page.click("button:has-text('Continue')")
+    assert "hidden field meant for automated programs" in page.content()
+    assert_accessible(page, "honeypot refusal page")
     _close(context)
 
 

@@ -10,6 +10,8 @@ Rules kept here:
 
 from __future__ import annotations
 
+import time
+
 from fastapi import Request
 from limits import parse
 from limits.storage import MemoryStorage
@@ -58,13 +60,7 @@ class RateLimit:
         client = request.client.host if request.client else "unknown"
         if not self._limiter.hit(self._item, "web-form", client):
             reset, _remaining = self._limiter.get_window_stats(self._item, "web-form", client)
-            raise TooManyRequests(max(1, int(reset - _wall())))
-
-
-def _wall() -> float:
-    import time
-
-    return time.time()
+            raise TooManyRequests(max(1, int(reset - time.time())))
 
 
 async def too_many_handler(_request: Request, exc: Exception) -> Response:
