@@ -12,7 +12,7 @@ from uuid import uuid4
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from services.intake.domain import Accepted
+from services.intake.domain import Accepted, SubmissionRefused, text_problems
 from services.intake.http_errors import BodySizeLimit
 from services.intake.web import WebForm, mount_web
 from services.intake.web.drafts import DraftCipher, Sessions
@@ -67,6 +67,9 @@ def form_harness(rate: str = "1000/minute", max_bytes: int = 64 * 1024) -> FormH
     harness = FormHarness(TestClient(app, base_url="http://127.0.0.1"), rows)
 
     async def accept(submission: ReferralSubmission, **kwargs: Any) -> Accepted:
+        # The use case's own rule beyond the contract model, as intake applies it.
+        if problems := text_problems(submission):
+            raise SubmissionRefused(problems)
         harness.sent.append((submission, kwargs))
         return Accepted(uuid4(), created=True, received_at=harness.now[0])
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
+
+from services.common.settings import missing_settings_message
+from services.intake.config import IntakeSettings
 from services.intake.web.pages import COOKIE
 from tests.web.form_app import EXIT, FormHarness, form_harness
 
@@ -171,3 +176,28 @@ def test_mistakes_are_shown_with_what_was_typed() -> None:
     assert 'value="Valentina Victimname"' in response.text
     assert 'value="nowhere"' in response.text
     assert response.text.count("govuk-form-group--error") == 2
+
+
+def test_a_refusal_by_the_use_case_lands_on_the_field_it_names() -> None:
+    h = form_harness()
+    token = h.csrf(h.client.get("/refer").text)
+    h.post("/refer", {"journey": "someone_else"}, token)
+    h.post("/refer/who", {"referrer_kind": "professional"}, token)
+    h.post("/refer/details", DETAILS | {"victim_name": "Val\x00entina"}, token)
+    h.post("/refer/safe-contact", CONTACT, token)
+    response = h.post("/refer/check", {}, token)
+    assert response.status_code == 400
+    assert 'href="#victim_name">Name contains a NUL (U+0000) character' in response.text
+    assert 'action="/refer/details"' in response.text
+    assert h.sent == []
+
+
+def test_the_draft_key_is_required_and_must_be_32_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTAKE_DATABASE_URL", "postgresql://unused@127.0.0.1:1/unused")
+    monkeypatch.delenv("INTAKE_WEB_DRAFT_KEY", raising=False)
+    with pytest.raises(ValidationError) as missing:
+        IntakeSettings()
+    assert "INTAKE_WEB_DRAFT_KEY" in missing_settings_message(missing.value, "INTAKE_")
+    monkeypatch.setenv("INTAKE_WEB_DRAFT_KEY", "too-short")
+    with pytest.raises(ValidationError, match="INTAKE_WEB_DRAFT_KEY must be base64url of 32"):
+        IntakeSettings()
