@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import asyncpg
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page
+from axe_playwright_python.sync_playwright import Axe, AxeResults
+from playwright.sync_api import BrowserContext, Page
 
 T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
@@ -51,9 +51,18 @@ def neutral_site() -> Iterator[str]:
         server.shutdown()
 
 
+def with_axe(context: BrowserContext) -> None:
+    """Load axe-core (as shipped by axe-playwright-python) into every page of `context` once,
+    as it is created, rather than injecting it again before every check."""
+    context.add_init_script(script=_axe.axe_script)
+
+
 def assert_accessible(page: Page, what: str) -> None:
     """axe-core finds no WCAG 2.2 A/AA violation on the page as it is now."""
-    results = _axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_22_AA}})
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(_axe.axe_script)
+    options = {"runOnly": {"type": "tag", "values": WCAG_22_AA}, "resultTypes": ["violations"]}
+    results = AxeResults(page.evaluate("options => axe.run(document, options)", options))
     assert results.violations_count == 0, f"{what}: {results.generate_report()}"
 
 

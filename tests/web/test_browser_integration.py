@@ -26,6 +26,7 @@ from tests.web.browser_support import (
     run_async,
     session_digest,
     tab_to,
+    with_axe,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -52,6 +53,7 @@ COOKIES: list[str] = []
 
 def _new_page(browser: Browser, *, javascript: bool = True) -> tuple[BrowserContext, Page]:
     context = browser.new_context(java_script_enabled=javascript)
+    with_axe(context)
     page = context.new_page()
     page.on("request", lambda request: VISITED.append(request.url))
     return context, page
@@ -317,6 +319,10 @@ def test_the_refusal_pages_are_accessible_too(browser: Browser, web_pipeline: Pi
     page.click("button:has-text('Continue')")
     assert "hidden field meant for automated programs" in page.content()
     assert_accessible(page, "honeypot refusal page")
+    # The check is real: an image without a text alternative is a WCAG violation it reports.
+    page.evaluate("document.querySelector('main').append(document.createElement('img'))")
+    with pytest.raises(AssertionError, match="image-alt"):
+        assert_accessible(page, "a page with a broken image")
     _close(context)
 
 
