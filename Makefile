@@ -9,6 +9,7 @@
 
 setup:
 	bash scripts/venv.sh
+	bash scripts/web_assets.sh
 	bash scripts/infra.sh up
 
 demo: setup

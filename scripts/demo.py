@@ -79,6 +79,7 @@ def main() -> int:
                 f"{decided['priority']:<9} {status['status']}"
             )
     print(f"\nStatus of any referral: GET {base}/v1/referrals/<referral_id> (Bearer demo key)")
+    print(f"Web referral form for people (self, public, professional): {base}/refer")
     return 1 if failures else 0
 
 

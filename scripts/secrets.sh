@@ -6,6 +6,7 @@
 # Existing values are never changed (idempotent). Prints key names, never values.
 # The file is KEY=value lines, usable both as a dotenv file and from bash:
 #   set -a; . .dev/secrets.env; set +a
+# INTAKE_WEB_DRAFT_KEY (a token: base64url of 32 random bytes) is the web form's AES-256 key.
 # WEBHOOK_SECRET_* are Standard Webhooks secrets: "whsec_" + base64(24 random bytes).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -25,6 +26,7 @@ KEYS=(
     PROVIDER_API_KEY_JUNO:token
     PROVIDER_API_KEY_EQUATION:token
     DEMO_AGENCY_API_KEY:token
+    INTAKE_WEB_DRAFT_KEY:token
 )
 
 # random_value KIND: print one fresh secret.

@@ -57,6 +57,7 @@ from services.intake.http_errors import (
     http_error_handler,
     validation_error_handler,
 )
+from services.intake.web import mount_web, web_form
 from shared import (
     Decision,
     FieldError,
@@ -208,6 +209,19 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         },
     )
     _add_referral_routes(app, rt)
+    # The web referral form: same acceptance use case (rt.accept), drafts in intake's schema.
+    mount_web(
+        app,
+        web_form(
+            lambda: rt.pool,
+            rt.accept,
+            draft_key=settings.web_draft_key.get_secret_value(),
+            ttl_seconds=settings.web_draft_ttl_seconds,
+            exit_url=settings.web_exit_url,
+            cookie_secure=settings.web_cookie_secure,
+            rate_limit=settings.web_rate_limit,
+        ),
+    )
     return app
 
 

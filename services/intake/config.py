@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+import base64
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
@@ -32,3 +34,25 @@ class IntakeSettings(ServiceSettings):
     @property
     def kafka_agency_set(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.kafka_agencies.split(",") if a.strip())
+
+    # The web referral form (services/intake/web). The draft key encrypts the drafts kept
+    # between pages (AES-256-GCM): base64url of 32 random bytes, required, no default.
+    web_draft_key: SecretStr
+    web_draft_ttl_seconds: int = Field(default=1800, gt=0)
+    # Where "Exit this page" sends the user once the draft is deleted: a neutral site.
+    web_exit_url: str = "https://www.bbc.co.uk/weather"
+    # The session cookie's Secure flag: on everywhere but plain-HTTP local stacks.
+    web_cookie_secure: bool = True
+    # Per client (address), every form page and post; `limits` notation.
+    web_rate_limit: str = "60/minute"
+
+    @field_validator("web_draft_key")
+    @classmethod
+    def _draft_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        try:
+            raw = base64.urlsafe_b64decode(value.get_secret_value() + "==")
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("INTAKE_WEB_DRAFT_KEY must be base64url of 32 random bytes")
+        return value
