@@ -95,6 +95,7 @@ async def alert(
     provider: Provider | None = None,
     reason_code: str | None = None,
     critical: bool = False,
+    count: int | None = None,
 ) -> OpsAlert:
     """Queue an alert for a person on `ops.alerts.v1`."""
     ops = OpsAlert(
@@ -106,6 +107,7 @@ async def alert(
         referral_id=referral_id,
         provider=provider,
         reason_code=reason_code,
+        count=count,
     )
     key = str(referral_id) if referral_id else None
     await tx.emit(
