@@ -25,7 +25,7 @@ Variables (GATEWAY_ prefix unless noted; secrets are required and have no defaul
     GATEWAY_DELIVERY_LEASE_SECONDS     a claimed delivery is due again after this if its result
                                        was never recorded, e.g. the gateway died mid-send (120)
     GATEWAY_BREAKER_THRESHOLD          consecutive failed webhook attempts (transport, 5xx, 408,
-                                       425, 429) that open a provider endpoint's breaker (5)
+                                       425, 429) that open a provider endpoint's breaker (3)
     GATEWAY_BREAKER_PROBE_SECONDS      while open, one probe delivery is sent this often (5)
     GATEWAY_BREAKER_RELEASE_PER_SECOND  once a probe is answered, the endpoint's waiting
                                        deliveries are due again at this rate (20 per second)
@@ -117,7 +117,7 @@ class GatewaySettings(ServiceSettings):
     delivery_poll_seconds: float = 1.0
     delivery_lease_seconds: float = 120.0
     half_missing_after_seconds: float = 900.0
-    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_threshold: int = Field(default=3, ge=1)
     breaker_probe_seconds: float = Field(default=5.0, gt=0)
     breaker_release_per_second: float = Field(default=20.0, gt=0)
 

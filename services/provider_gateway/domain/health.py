@@ -76,7 +76,7 @@ class Breaker:
 class BreakerPolicy:
     """How many failures open it, how often it probes, how fast waiting deliveries return."""
 
-    threshold: int = 5
+    threshold: int = 3
     probe_interval: timedelta = timedelta(seconds=5)
     probe_timeout: timedelta = timedelta(seconds=15)
     release_per_second: float = 20.0
