@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
 from services.common.db import apply_migrations, create_pool
+from services.ops.adapters.tables import gateway_steps
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.referral_store import ReferralStore
 from services.provider_gateway.app import MIGRATIONS
@@ -117,6 +118,10 @@ async def test_the_claim_commits_an_in_flight_row_and_a_lost_one_becomes_unknown
     (again,) = await claim(two, T + LEASE)
     assert (again.attempt, again.cycle_attempt) == (2, 2)
     assert await ledger(one, aid) == [(1, "unknown"), (2, "in_flight")]
+    # `ops trace` lists both, though neither has an outcome (nor a latency) yet.
+    steps = await gateway_steps(one, UUID(aid.split("_")[1]))
+    attempts = sorted((str(s.details["attempt"]), s.what) for s in steps if "attempt" in s.details)
+    assert attempts == [("1", "attempt:unknown"), ("2", "attempt:in_flight")]
     await record(two, again, status=200, at=T + LEASE)
     assert await ledger(one, aid) == [(1, "unknown"), (2, "delivered")]
     # The dead worker's late result changes nothing.
