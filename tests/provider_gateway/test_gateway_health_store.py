@@ -179,3 +179,17 @@ async def test_an_open_endpoint_gets_one_probe_from_two_instances_then_releases_
         timedelta(seconds=s) for s in (0, 0.25, 0.5, 0.75, 1.0)
     ]
     assert len(await claim(one, back + timedelta(seconds=0.5), limit=10)) == 3
+
+
+async def test_an_attempt_whose_delivery_was_cancelled_meanwhile_still_gets_its_outcome(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    one, _ = pools
+    (aid,) = await waiting(one, 1)
+    (sent,) = await claim(one, T + timedelta(seconds=1))
+    # A decline re-routed the referral while the request was out: the delivery is cancelled.
+    await one.execute("UPDATE deliveries SET state = 'cancelled' WHERE assignment_id = $1", aid)
+    async with DeliveryStore(one).transaction() as tx:
+        result = AttemptResult(Outcome.DELIVERED, 200, 8.0)
+        assert not await tx.finish(sent, result, Delivered(), at=T, first_attempt_at=T)
+    assert await ledger(one, aid) == [(1, "delivered")]

@@ -136,7 +136,12 @@ class DeliveryTx(outbox.OutboxTx):
         first_attempt_at: datetime,
     ) -> bool:
         """Complete the attempt's ledger row and the delivery's next state; False if the
-        attempt is no longer this worker's (recorded already, or its lease was reclaimed)."""
+        delivery is no longer this worker's (its lease was reclaimed, or it was cancelled).
+
+        The ledger row gets the outcome while it is still `in_flight`, even if the delivery
+        was cancelled meanwhile (the request went out all the same); a reclaimed attempt is
+        already `unknown` and stays so, since another attempt has taken over.
+        """
         state, next_at = "pending", at
         if isinstance(step, Delivered):
             state = "delivered"
@@ -160,12 +165,12 @@ class DeliveryTx(outbox.OutboxTx):
             result.error_code,
             at,
         )
-        if not updated.endswith(" 1"):
-            return False
+        # The delivery row first, then its ledger row: the order the claim takes them in.
         await self._conn.execute(
             "UPDATE delivery_attempts SET finished_at = $4, status_code = $5, latency_ms = $6,"
             " outcome = $7, error_code = $8"
-            " WHERE assignment_id = $1 AND channel = $2 AND attempt = $3",
+            " WHERE assignment_id = $1 AND channel = $2 AND attempt = $3"
+            " AND outcome = 'in_flight'",
             claimed.assignment_id,
             claimed.channel,
             claimed.attempt,
@@ -175,7 +180,7 @@ class DeliveryTx(outbox.OutboxTx):
             result.outcome.value,
             result.error_code,
         )
-        return True
+        return updated.endswith(" 1")
 
     async def record_health(
         self, claimed: Claimed, *, answered: bool, at: datetime, policy: BreakerPolicy
