@@ -1,6 +1,6 @@
 """A provider that comes back, and a gateway killed mid-send: real processes, Kafka, PostgreSQL.
 
-- Outage (issue 11, item 9): the demo receiver process is stopped for ~25 s while referrals
+- Outage (issue 11, item 9): the demo receiver process is stopped for ~20 s while referrals
   are assigned, under the production retry schedule (10, 30, 120, 600 s ... of jitter); when it
   is started again, every waiting delivery must arrive within a short bound, because the
   endpoint's breaker probes it (one delivery every second here) and releases the rest at once.
@@ -32,8 +32,8 @@ from tests.provider_gateway.gateway_processes import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-OUTAGE_SECONDS = 25.0
-RECOVERY_BOUND_SECONDS = 10.0
+OUTAGE_SECONDS = 20.0
+RECOVERY_BOUND_SECONDS = 15.0
 
 
 def _wait(probe: object, what: str, timeout: float, running: Processes) -> None:
