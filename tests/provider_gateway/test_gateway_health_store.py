@@ -18,6 +18,7 @@ import pytest
 
 from services.common.db import apply_migrations, create_pool
 from services.ops.adapters.tables import gateway_steps
+from services.provider_gateway.adapters import admin
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.referral_store import ReferralStore
 from services.provider_gateway.app import MIGRATIONS
@@ -164,6 +165,9 @@ async def test_an_open_endpoint_gets_one_probe_from_two_instances_then_releases_
     assert await probes(T + timedelta(seconds=6)) == [[], []]  # the probe is out
     states = await DeliveryStore(one).breakers()
     assert states["equation"] is BreakerState.HALF_OPEN
+    # `endpoints list` shows it to ops.
+    (listed,) = [e for e in await admin.endpoints(one) if e["provider"] == "equation"]
+    assert (listed["breaker_state"], listed["breaker_failures"]) == ("half_open", 2)
 
     # The probe is answered: closed, and the waiting deliveries are due at 4 per second.
     back = T + timedelta(seconds=7)
