@@ -32,14 +32,8 @@ from services.common.telemetry import trace_context
 from services.provider_gateway import metrics, ops
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.domain import Delivered, GiveUp, Outcome, RetryPolicy, Step
-from services.provider_gateway.domain.health import Breaker, BreakerPolicy, closed, opened
-from services.provider_gateway.ports import (
-    AttemptResult,
-    Claimed,
-    DeliveryUnit,
-    DeliveryUnits,
-    Sender,
-)
+from services.provider_gateway.domain.health import Breaker, BreakerPolicy
+from services.provider_gateway.ports import Claimed, DeliveryUnits, Sender
 from shared import AlertKind, Priority, ReferralState
 from shared.topics import assignments_topic
 
@@ -82,11 +76,14 @@ async def attempt(
         rng=rng,
     )
     first_delivery = False
+    health: tuple[Breaker, Breaker, int] | None = None
     async with store.transaction() as tx:
         if breaker is not None and claimed.channel == "webhook":
             answered = result.outcome is not Outcome.RETRYABLE
             health = await tx.record_health(claimed, answered=answered, at=at, policy=breaker)
-            await _breaker_news(tx, claimed, result, health, at)
+            await ops.breaker_moved(
+                tx, claimed.provider, health, at, reason_code=result.error_code or "failing"
+            )
         if not await tx.finish(claimed, result, step, at=at, first_attempt_at=first):
             return step
         await ops.event(
@@ -157,41 +154,9 @@ async def attempt(
                 )
     # Counted once committed: an attempt whose recording failed is tried again, not counted.
     metrics.observe_attempt(claimed, result.outcome, step, first_delivery=first_delivery, at=at)
+    if health is not None and health[0].state is not health[1].state:
+        metrics.set_breaker(claimed.provider.value, health[1].state)
     return step
-
-
-async def _breaker_news(
-    tx: DeliveryUnit,
-    claimed: Claimed,
-    result: AttemptResult,
-    health: tuple[Breaker, Breaker, int],
-    at: datetime,
-) -> None:
-    """Tell ops when this attempt opened or closed its endpoint's breaker."""
-    before, after, released = health
-    provider = claimed.provider
-    if opened(before, after):
-        await ops.alert(
-            tx,
-            AlertKind.ENDPOINT_UNHEALTHY,
-            at,
-            provider=provider,
-            reason_code=result.error_code or "failing",
-            count=after.failures,
-        )
-        log.warning("endpoint breaker opened", provider=provider.value, failures=after.failures)
-    elif closed(before, after):
-        await ops.alert(
-            tx,
-            AlertKind.ENDPOINT_RECOVERED,
-            at,
-            provider=provider,
-            reason_code="answered",
-            count=released,
-        )
-        log.info("endpoint breaker closed", provider=provider.value, released=released)
-    if after.state is not before.state:
-        metrics.set_breaker(provider.value, after.state)
 
 
 @contextmanager
