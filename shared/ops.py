@@ -67,6 +67,9 @@ class AlertKind(StrEnum):
     CONSUMER_LAG = "consumer_lag"
     # A decision with no referral details, or details with no decision, after the allowed time.
     REFERRAL_HALF_MISSING = "referral_half_missing"
+    # A provider endpoint's circuit breaker opened (it keeps failing) / closed (it answers again).
+    ENDPOINT_UNHEALTHY = "endpoint_unhealthy"
+    ENDPOINT_RECOVERED = "endpoint_recovered"
 
 
 class OpsAlert(ContractModel):

@@ -4,7 +4,8 @@
     migrate                                apply SQL migrations
     deliveries failed [--provider P] [--since ISO]
     deliveries replay --assignment ID | --provider P | --since ISO   (filters combine)
-    endpoints list
+    endpoints list                         disabled or not, and each circuit breaker (closed,
+                                           open, half_open) with its consecutive failures
     endpoints enable P                     after a 410 Gone disabled P's webhook endpoint
 Output is ids, codes and times only.
 """

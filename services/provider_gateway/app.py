@@ -106,6 +106,8 @@ def _start_checkers(rt: Runtime, deliveries: DeliveryStore, clock: Callable[[], 
 
     async def queue_gauge_step() -> int:
         metrics.set_queue(await deliveries.queue_depth())
+        for provider, state in (await deliveries.breakers()).items():
+            metrics.set_breaker(provider, state)
         return 0
 
     every = settings.sla_check_seconds
@@ -177,6 +179,7 @@ def create_app(
                 kafka_ready=rt.starter.connected.is_set,
                 batch_size=settings.delivery_batch_size,
                 lease=timedelta(seconds=settings.delivery_lease_seconds),
+                breaker=settings.breaker_policy(),
             )
             rt.tasks.start(
                 f"delivery-{n}",

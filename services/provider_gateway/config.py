@@ -24,6 +24,11 @@ Variables (GATEWAY_ prefix unless noted; secrets are required and have no defaul
     GATEWAY_DELIVERY_POLL_SECONDS      an idle worker looks for due deliveries this often (1)
     GATEWAY_DELIVERY_LEASE_SECONDS     a claimed delivery is due again after this if its result
                                        was never recorded, e.g. the gateway died mid-send (120)
+    GATEWAY_BREAKER_THRESHOLD          consecutive failed webhook attempts (transport, 5xx, 408,
+                                       425, 429) that open a provider endpoint's breaker (3)
+    GATEWAY_BREAKER_PROBE_SECONDS      while open, one probe delivery is sent this often (5)
+    GATEWAY_BREAKER_RELEASE_PER_SECOND  once a probe is answered, the endpoint's waiting
+                                       deliveries are due again at this rate (20 per second)
     GATEWAY_HALF_MISSING_AFTER_SECONDS  alert when one half of a referral (its details or its
                                        decision) has waited this long for the other (900)
 Rules kept here: every provider has at least one channel (a webhook or its Kafka topic); the
@@ -43,6 +48,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 from services.provider_gateway.domain import DEFAULT_SCHEDULE, RetryPolicy, SlaPolicy
+from services.provider_gateway.domain.health import BreakerPolicy
 from services.provider_gateway.signing import InvalidSecret, secret_key
 from shared import Provider
 
@@ -111,6 +117,9 @@ class GatewaySettings(ServiceSettings):
     delivery_poll_seconds: float = 1.0
     delivery_lease_seconds: float = 120.0
     half_missing_after_seconds: float = 900.0
+    breaker_threshold: int = Field(default=3, ge=1)
+    breaker_probe_seconds: float = Field(default=5.0, gt=0)
+    breaker_release_per_second: float = Field(default=20.0, gt=0)
 
     @field_validator("webhook_secret_nwa", "webhook_secret_juno", "webhook_secret_equation")
     @classmethod
@@ -152,6 +161,17 @@ class GatewaySettings(ServiceSettings):
             max_retry_after=timedelta(seconds=self.retry_after_max_seconds),
         )
 
+    def breaker_policy(self) -> BreakerPolicy:
+        # A probe unanswered after one attempt's timeouts (plus a second) has been lost, e.g.
+        # with its gateway: another may then be taken.
+        attempt = self.connect_timeout_seconds + self.read_timeout_seconds + 1.0
+        return BreakerPolicy(
+            threshold=self.breaker_threshold,
+            probe_interval=timedelta(seconds=self.breaker_probe_seconds),
+            probe_timeout=timedelta(seconds=attempt),
+            release_per_second=self.breaker_release_per_second,
+        )
+
     def sla_policy(self) -> SlaPolicy:
         holidays = frozenset(
             date.fromisoformat(d.strip()) for d in self.sla_holidays.split(",") if d.strip()
@@ -179,6 +199,7 @@ class GatewaySettings(ServiceSettings):
                 f" ({attempt:g})"
             )
         self.retry_policy()
+        self.breaker_policy()
         self.sla_policy()
 
 

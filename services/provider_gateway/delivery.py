@@ -8,6 +8,10 @@ Rules kept here:
   `delivered` (with its latency); a delivery given up is dead-lettered (by reference) with an
   alert, and emits `delivery_failed` unless another channel already delivered the assignment;
 - a 410 Gone disables the provider's endpoint (one alert) until ops enable it again;
+- every webhook attempt moves its endpoint's circuit breaker (domain.health) in the same
+  transaction; the breaker opening and closing are each one alert (`endpoint_unhealthy`,
+  `endpoint_recovered`, provider and codes only); while it is open the worker claims one
+  probe per endpoint instead of its deliveries;
 - each recorded attempt is counted in the Prometheus metrics once its transaction commits;
 - each attempt is a span of the referral's trace, resumed from the assignment's stored
   `traceparent` (the webhook carries it on to the provider; see adapters.channels).
@@ -27,7 +31,8 @@ from opentelemetry.trace import Span, SpanKind
 from services.common.telemetry import trace_context
 from services.provider_gateway import metrics, ops
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
-from services.provider_gateway.domain import Delivered, GiveUp, RetryPolicy, Step
+from services.provider_gateway.domain import Delivered, GiveUp, Outcome, RetryPolicy, Step
+from services.provider_gateway.domain.health import Breaker, BreakerPolicy
 from services.provider_gateway.ports import Claimed, DeliveryUnits, Sender
 from shared import AlertKind, Priority, ReferralState
 from shared.topics import assignments_topic
@@ -50,8 +55,12 @@ async def attempt(
     *,
     now: Callable[[], datetime],
     rng: Callable[[], float],
+    breaker: BreakerPolicy | None = None,
 ) -> Step:
-    """Send one claimed delivery and record what happened; returns the step taken."""
+    """Send one claimed delivery and record what happened; returns the step taken.
+
+    The attempt's ledger row was committed `in_flight` with the claim; this completes it.
+    """
     result = await sender.send(claimed)
     if result.status_code is not None:
         trace.get_current_span().set_attribute("http.response.status_code", result.status_code)
@@ -67,7 +76,14 @@ async def attempt(
         rng=rng,
     )
     first_delivery = False
+    health: tuple[Breaker, Breaker, int] | None = None
     async with store.transaction() as tx:
+        if breaker is not None and claimed.channel == "webhook":
+            answered = result.outcome is not Outcome.RETRYABLE
+            health = await tx.record_health(claimed, answered=answered, at=at, policy=breaker)
+            await ops.breaker_moved(
+                tx, claimed.provider, health, at, reason_code=result.error_code or "failing"
+            )
         if not await tx.finish(claimed, result, step, at=at, first_attempt_at=first):
             return step
         await ops.event(
@@ -138,6 +154,8 @@ async def attempt(
                 )
     # Counted once committed: an attempt whose recording failed is tried again, not counted.
     metrics.observe_attempt(claimed, result.outcome, step, first_delivery=first_delivery, at=at)
+    if health is not None and health[0].state is not health[1].state:
+        metrics.set_breaker(claimed.provider.value, health[1].state)
     return step
 
 
@@ -176,6 +194,7 @@ class DeliveryWorker:
         kafka_ready: Callable[[], bool],
         batch_size: int = 20,
         lease: timedelta = timedelta(minutes=2),
+        breaker: BreakerPolicy | None = None,
     ) -> None:
         self._store = store
         self._senders = senders
@@ -186,6 +205,7 @@ class DeliveryWorker:
         self._kafka_ready = kafka_ready
         self._batch_size = batch_size
         self._lease = lease
+        self._breaker = breaker
 
     async def _attempt(self, claimed: Claimed) -> Step:
         with _attempt_span(claimed) as span:
@@ -196,18 +216,26 @@ class DeliveryWorker:
                 self._policy,
                 now=self._now,
                 rng=self._rng,
+                breaker=self._breaker,
             )
             span.set_attribute("nottssas.step", type(step).__name__)
             return step
 
     async def step(self) -> int:
-        """Attempt one batch of due deliveries; returns how many were claimed."""
-        claimed = await self._store.claim(
+        """Attempt one batch of due deliveries (and probes); returns how many were claimed."""
+        webhook = self._webhook_providers if "webhook" in self._senders else []
+        claimed: list[Claimed] = []
+        if self._breaker is not None and webhook:
+            claimed = await self._store.claim_probes(
+                now=self._now(), lease=self._lease, webhook_providers=webhook, policy=self._breaker
+            )
+        claimed += await self._store.claim(
             now=self._now(),
             limit=self._batch_size,
             lease=self._lease,
             kafka="kafka" in self._senders and self._kafka_ready(),
-            webhook_providers=self._webhook_providers if "webhook" in self._senders else [],
+            webhook_providers=webhook,
+            give_up_after=self._policy.give_up_after,
         )
         results = await asyncio.gather(*(self._attempt(c) for c in claimed), return_exceptions=True)
         for delivery, result in zip(claimed, results, strict=True):

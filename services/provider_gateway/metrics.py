@@ -47,7 +47,13 @@ END_TO_END: Final = Histogram(
     ["provider"],
     buckets=(1, 5, 15, 30, 60, 300, 900, 3600, 4 * 3600, 86400, 2 * 86400, 7 * 86400),
 )
+ENDPOINT_BREAKER: Final = Gauge(
+    "gateway_endpoint_breaker_state",
+    "Each provider webhook endpoint's circuit breaker: 0 closed, 1 half-open (probing), 2 open.",
+    ["provider"],
+)
 CHANNELS: Final = ("webhook", "kafka")
+_BREAKER_VALUE: Final = {"closed": 0, "half_open": 1, "open": 2}
 
 
 def observe_attempt(
@@ -71,3 +77,8 @@ def set_queue(depths: Mapping[str, tuple[int, int]]) -> None:
         pending, retrying = depths.get(channel, (0, 0))
         PENDING.labels(channel).set(pending)
         RETRY_QUEUE.labels(channel).set(retrying)
+
+
+def set_breaker(provider: str, state: str) -> None:
+    """Set one endpoint's breaker gauge (`state`: closed, half_open or open)."""
+    ENDPOINT_BREAKER.labels(provider).set(_BREAKER_VALUE[state])

@@ -5,7 +5,10 @@ Rules kept here:
   numbers, HTTP status codes, latencies and reason codes from closed sets, nothing else;
 - every message is written through the caller's transaction (the outbox), with a fresh id
   that stays the same however often the relay has to publish it;
-- the key is the referral id, so one referral's events stay in order.
+- the key is the referral id, so one referral's events stay in order;
+- an endpoint's breaker opening and closing are one alert each (`endpoint_unhealthy` with the
+  last failure's code and the consecutive failures; `endpoint_recovered` with how many waiting
+  deliveries it released), and one log line each: provider and counts only.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
+import structlog
+
+from services.provider_gateway.domain.health import Breaker, closed, opened
 from services.provider_gateway.ports import Emitter
 from shared import (
     AlertKind,
@@ -32,6 +38,7 @@ from shared.cloudevents import TYPE_DEADLETTER, TYPE_OPS_ALERT, TYPE_OPS_EVENT
 from shared.topics import OPS_ALERTS, OPS_DEADLETTER, OPS_EVENTS
 
 SERVICE = Service.PROVIDER_GATEWAY
+log = structlog.get_logger(__name__)
 
 
 class Facts(Protocol):
@@ -95,6 +102,7 @@ async def alert(
     provider: Provider | None = None,
     reason_code: str | None = None,
     critical: bool = False,
+    count: int | None = None,
 ) -> OpsAlert:
     """Queue an alert for a person on `ops.alerts.v1`."""
     ops = OpsAlert(
@@ -106,6 +114,7 @@ async def alert(
         referral_id=referral_id,
         provider=provider,
         reason_code=reason_code,
+        count=count,
     )
     key = str(referral_id) if referral_id else None
     await tx.emit(
@@ -135,3 +144,35 @@ async def dead_letter(
         at=at,
     )
     return letter
+
+
+async def breaker_moved(
+    tx: Emitter,
+    provider: Provider,
+    health: tuple[Breaker, Breaker, int],
+    at: datetime,
+    *,
+    reason_code: str,
+) -> None:
+    """Queue an alert if an attempt opened or closed `provider`'s endpoint breaker."""
+    before, after, released = health
+    if opened(before, after):
+        await alert(
+            tx,
+            AlertKind.ENDPOINT_UNHEALTHY,
+            at,
+            provider=provider,
+            reason_code=reason_code,
+            count=after.failures,
+        )
+        log.warning("endpoint breaker opened", provider=provider.value, failures=after.failures)
+    elif closed(before, after):
+        await alert(
+            tx,
+            AlertKind.ENDPOINT_RECOVERED,
+            at,
+            provider=provider,
+            reason_code="answered",
+            count=released,
+        )
+        log.info("endpoint breaker closed", provider=provider.value, released=released)

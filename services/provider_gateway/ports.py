@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from services.provider_gateway.domain import Outcome, State, Step
+from services.provider_gateway.domain.health import Breaker, BreakerPolicy
 from shared import (
     Assignment,
     Decision,
@@ -61,6 +62,7 @@ class Claimed:
     body: bytes
     received_at: datetime | None = None  # when intake received the referral, for latency
     traceparent: str | None = None  # the trace the assignment was made in (W3C traceparent)
+    probe: bool = False  # the one attempt that tests an open endpoint (see domain.health)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class DeliveryUnit(Emitter, Protocol):
         at: datetime,
         first_attempt_at: datetime,
     ) -> bool: ...
+    async def record_health(
+        self, claimed: Claimed, *, answered: bool, at: datetime, policy: BreakerPolicy
+    ) -> tuple[Breaker, Breaker, int]: ...
     async def mark_delivered(self, assignment_id: str, at: datetime) -> bool: ...
     async def is_delivered(self, assignment_id: str) -> bool: ...
     async def disable_endpoint(

@@ -35,6 +35,10 @@ from tests.support.infra import ROOT, service_env
 from tests.support.processes import ServiceProcess, free_port
 
 PROVIDERS = ("nwa", "juno", "equation")
+RESET_ENDPOINTS = (
+    "UPDATE endpoints SET disabled_at = NULL, reason_code = NULL, breaker_state = 'closed',"
+    " breaker_failures = 0, breaker_probe_at = NULL"
+)
 
 
 @dataclass
@@ -149,7 +153,8 @@ def processes(stack: dict[str, str], workdir: Path, **gateway_env: str) -> Itera
         bootstrap=stack["KAFKA_BOOTSTRAP_SERVERS"],
         keys={p: stack[f"PROVIDER_API_KEY_{p.upper()}"] for p in PROVIDERS},
     )
-    # The schema exists and every endpoint is enabled (another test may have left one disabled).
+    # The schema exists and every endpoint is enabled with a closed breaker (another test may
+    # have left one disabled or open).
     subprocess.run(
         [sys.executable, "-m", "services.provider_gateway", "migrate"],
         env=env,
@@ -158,7 +163,7 @@ def processes(stack: dict[str, str], workdir: Path, **gateway_env: str) -> Itera
         capture_output=True,
         timeout=60,
     )
-    asyncio.run(rows(started.dsn, "UPDATE endpoints SET disabled_at = NULL, reason_code = NULL"))
+    asyncio.run(rows(started.dsn, RESET_ENDPOINTS))
     try:
         receiver.start().wait_ready("/healthz", timeout=30)
         yield started

@@ -104,3 +104,30 @@ def test_the_delivery_lease_must_outlast_one_attempt(gateway_env: Env) -> None:
         GATEWAY_DELIVERY_LEASE_SECONDS="4",
     )
     GatewaySettings().check()
+
+
+def test_endpoint_health_settings_shape_the_breaker_policy(gateway_env: Env) -> None:
+    gateway_env(
+        GATEWAY_BREAKER_THRESHOLD="4",
+        GATEWAY_BREAKER_PROBE_SECONDS="0.5",
+        GATEWAY_BREAKER_RELEASE_PER_SECOND="50",
+        GATEWAY_CONNECT_TIMEOUT_SECONDS="1",
+        GATEWAY_READ_TIMEOUT_SECONDS="2",
+    )
+    policy = GatewaySettings().breaker_policy()
+    assert (policy.threshold, policy.probe_interval, policy.release_per_second) == (
+        4,
+        timedelta(seconds=0.5),
+        50.0,
+    )
+    # A probe unanswered after one attempt's timeouts (and a second) is replaced.
+    assert policy.probe_timeout == timedelta(seconds=4)
+    gateway_env()
+    assert GatewaySettings().breaker_policy().threshold == 3
+
+
+def test_a_release_rate_of_zero_is_refused_naming_the_variable(gateway_env: Env) -> None:
+    gateway_env(GATEWAY_BREAKER_RELEASE_PER_SECOND="0")
+    with pytest.raises(ValidationError) as caught:
+        GatewaySettings()
+    assert "GATEWAY_BREAKER_RELEASE_PER_SECOND" in settings_error_message(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,12 @@ from services.provider_gateway.domain import (
     RetryPolicy,
     Step,
     first_assignment,
+)
+from services.provider_gateway.domain.health import (
+    Breaker,
+    BreakerPolicy,
+    BreakerState,
+    after_attempt,
 )
 from services.provider_gateway.ports import AttemptResult, Claimed
 from shared import Pathway, Priority, Provider
@@ -139,6 +146,18 @@ class FakeDeliveryTx:
     delivered: set[str] = field(default_factory=set)
     disabled: set[Provider] = field(default_factory=set)
     emitted: list[tuple[str, Any]] = field(default_factory=list)
+    breaker: Breaker = field(default_factory=Breaker)
+    waiting: int = 0  # deliveries that a closing breaker releases
+
+    async def record_health(
+        self, claimed: Claimed, *, answered: bool, at: datetime, policy: BreakerPolicy
+    ) -> tuple[Breaker, Breaker, int]:
+        before = self.breaker
+        self.breaker = after_attempt(
+            before, answered=answered, probe=claimed.probe, now=at, policy=policy
+        )
+        released = self.waiting if self.breaker.state is not before.state and answered else 0
+        return before, self.breaker, released
 
     async def finish(
         self,
@@ -202,7 +221,10 @@ class Fixed:
 
 
 async def run(
-    result: AttemptResult, delivery: Claimed | None = None, recorder: FakeRecorder | None = None
+    result: AttemptResult,
+    delivery: Claimed | None = None,
+    recorder: FakeRecorder | None = None,
+    breaker: BreakerPolicy | None = None,
 ) -> tuple[Step, FakeDeliveryTx]:
     recorder = recorder or FakeRecorder()
     step = await attempt(
@@ -212,6 +234,7 @@ async def run(
         RetryPolicy(),
         now=lambda: T0,
         rng=lambda: 0.5,
+        breaker=breaker,
     )
     return step, recorder.tx
 
@@ -271,3 +294,34 @@ async def test_dead_letters_and_alerts_carry_no_personal_data() -> None:
         text = json.dumps(event.model_dump(mode="json"))
         assert "Sam Example" not in text
         assert "07700900123" not in text
+
+
+async def test_the_breaker_opening_and_closing_are_one_alert_each_without_personal_data() -> None:
+    recorder = FakeRecorder()
+    policy = BreakerPolicy(threshold=2)
+    failed = AttemptResult(Outcome.RETRYABLE, None, 3.0, "connect_error")
+    for _ in range(3):  # the third failure comes while open: no second alert
+        await run(failed, recorder=recorder, breaker=policy)
+    assert recorder.tx.breaker.state is BreakerState.OPEN
+    assert recorder.tx.alerts() == ["endpoint_unhealthy"]
+    recorder.tx.waiting = 7
+    probe = dataclasses.replace(claimed(), probe=True)
+    await run(AttemptResult(Outcome.DELIVERED, 200, 4.0), probe, recorder, policy)
+    assert recorder.tx.alerts() == ["endpoint_unhealthy", "endpoint_recovered"]
+    unhealthy, recovered = [e for t, e in recorder.tx.emitted if t == "ops.alerts.v1"]
+    assert (unhealthy.provider, unhealthy.reason_code, unhealthy.count) == (
+        Provider.JUNO,
+        "connect_error",
+        2,
+    )
+    assert (recovered.provider, recovered.count, recovered.referral_id) == (Provider.JUNO, 7, None)
+    for alert in (unhealthy, recovered):
+        assert "Sam Example" not in alert.model_dump_json()
+
+
+async def test_kafka_attempts_leave_the_webhook_breaker_alone() -> None:
+    recorder = FakeRecorder()
+    failed = AttemptResult(Outcome.RETRYABLE, None, 3.0, "kafka_error")
+    for _ in range(3):
+        await run(failed, claimed(channel="kafka"), recorder, BreakerPolicy(threshold=1))
+    assert recorder.tx.breaker == Breaker()

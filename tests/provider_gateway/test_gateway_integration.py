@@ -104,6 +104,7 @@ async def gateway(stack_env: dict[str, str]) -> AsyncIterator[Gateway]:
                 "half_missing_after_seconds": 5.0,
                 "delivery_poll_seconds": 0.2,
                 "read_timeout_seconds": 2.0,
+                "breaker_probe_seconds": 0.5,
                 **{f"WEBHOOK_SECRET_{p.upper()}": s for p, s in secrets.items()},
                 **{f"PROVIDER_API_KEY_{p.upper()}": k for p, k in keys.items()},
             }
@@ -143,6 +144,12 @@ async def receiver_works(gateway: Gateway) -> AsyncIterator[None]:
     yield
     for provider in ("nwa", "juno", "equation"):
         await gateway.control(provider)
+    # A test that made an endpoint fail may have left its breaker open.
+    await rows(
+        gateway.dsn,
+        "UPDATE endpoints SET breaker_state = 'closed', breaker_failures = 0,"
+        " breaker_probe_at = NULL",
+    )
 
 
 async def referral(gateway: Gateway, provider: str, priority: str = "standard") -> UUID:

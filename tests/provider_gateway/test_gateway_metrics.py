@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from services.common.runtime import add_health_routes
 from services.provider_gateway import metrics
 from services.provider_gateway.domain import Outcome
+from services.provider_gateway.domain.health import BreakerPolicy
 from services.provider_gateway.ports import AttemptResult, Claimed
 from tests.provider_gateway.gateway_samples import T0
 from tests.provider_gateway.test_gateway_delivery import (
@@ -98,3 +99,15 @@ async def test_metrics_are_exposed_with_no_ids_in_their_labels() -> None:
     assert "gateway_retry_queue_depth{" in text
     assert str(rid) not in text
     assert "asg_" not in text
+
+
+async def test_the_endpoint_breaker_gauge_follows_its_breaker() -> None:
+    recorder = FakeRecorder()
+    policy = BreakerPolicy(threshold=1)
+    await run(AttemptResult(Outcome.RETRYABLE, 503, 5.0, "http_503"), None, recorder, policy)
+    assert value("gateway_endpoint_breaker_state", provider="juno") == 2
+    probe = Claimed(**{**claimed().__dict__, "probe": True})
+    await run(AttemptResult(Outcome.DELIVERED, 200, 5.0), probe, recorder, policy)
+    assert value("gateway_endpoint_breaker_state", provider="juno") == 0
+    metrics.set_breaker("juno", "half_open")
+    assert value("gateway_endpoint_breaker_state", provider="juno") == 1

@@ -152,7 +152,8 @@ async def gateway_steps(pool: asyncpg.Pool, referral_id: UUID) -> list[Step]:
                     "channel": t["channel"],
                     "attempt": t["attempt"],
                     "status": t["status_code"],
-                    "latency_ms": f"{t['latency_ms']:.1f}",
+                    # None while in flight, or when the outcome was never recorded (unknown).
+                    "latency_ms": None if t["latency_ms"] is None else f"{t['latency_ms']:.1f}",
                     "error": t["error_code"],
                 },
             )

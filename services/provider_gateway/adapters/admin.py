@@ -1,5 +1,8 @@
 """Ops' view of deliveries: list failed ones, replay them, list and re-enable endpoints.
 
+`endpoints list` shows each endpoint's breaker too (closed, open, half_open: see
+domain.health) with its consecutive failures and when it last changed.
+
 Rules kept here:
 - listings show ids, providers, channels, counts, codes and times only, never a body;
 - a replay puts failed deliveries of current assignments back in the queue, due now, with the
@@ -69,13 +72,18 @@ async def replay(
 
 
 async def endpoints(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await pool.fetch("SELECT provider, disabled_at, reason_code FROM endpoints ORDER BY 1")
+    rows = await pool.fetch(
+        "SELECT provider, disabled_at, reason_code, breaker_state, breaker_failures,"
+        " breaker_changed_at FROM endpoints ORDER BY 1"
+    )
     return [dict(r) for r in rows]
 
 
 async def enable_endpoint(pool: asyncpg.Pool, provider: str) -> bool:
     done: str = await pool.execute(
-        "UPDATE endpoints SET disabled_at = NULL, reason_code = NULL"
+        # Enabled with a closed breaker: ops have checked the endpoint, so its deliveries go now.
+        "UPDATE endpoints SET disabled_at = NULL, reason_code = NULL, breaker_state = 'closed',"
+        " breaker_failures = 0, breaker_probe_at = NULL"
         " WHERE provider = $1 AND disabled_at IS NOT NULL",
         provider,
     )

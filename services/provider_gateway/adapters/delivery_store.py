@@ -6,11 +6,19 @@ Rules kept here:
   network call: no transaction stays open while a provider answers, several workers never
   send the same delivery at once, and a worker that dies mid-attempt loses nothing (the
   delivery is due again when its lease ends);
+- the ledger is written before the send: the claim takes the attempt's number and commits its
+  `delivery_attempts` row as `in_flight`, so every request that may have reached a provider is
+  listed; the outcome completes that row later; an attempt still `in_flight` when its delivery
+  is claimed again never got an outcome and becomes `unknown` (numbers never gap or repeat);
 - a webhook delivery is claimed only for a provider that has a URL and whose endpoint is not
-  disabled; a Kafka delivery only while the broker is connected;
-- each attempt is one ledger row and one update of its delivery, in one transaction with the
-  events it causes; the update checks the attempt count it claimed, so a late duplicate
-  worker records nothing.
+  disabled and whose breaker is closed (see domain.health); while it is open, one probe at a
+  time is claimed (`claim_probes`), plus any delivery due for its last attempt before it is
+  given up; a Kafka delivery only while the broker is connected;
+- an attempt's outcome, its delivery's next state, the breaker and the events they cause are
+  one transaction; the update checks the attempt number it claimed, so a late duplicate
+  worker records nothing for its delivery;
+- the breaker lives in the `endpoints` row, shared by every gateway instance; when it closes,
+  the endpoint's waiting deliveries (not those leased) are brought forward at a bounded rate.
 """
 
 from __future__ import annotations
@@ -21,31 +29,74 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.provider_gateway.adapters import endpoint_health as health
 from services.provider_gateway.adapters import outbox
 from services.provider_gateway.domain import Delivered, GiveUp, RetryAt, Step
+from services.provider_gateway.domain.health import (
+    Breaker,
+    BreakerPolicy,
+    BreakerState,
+    after_attempt,
+    closed,
+    take_probe,
+)
 from services.provider_gateway.ports import AttemptResult, Claimed
 from shared import Assignment, Pathway, Priority, Provider
 
-_CLAIM = """
-WITH due AS (
+# Claims the deliveries `due` selects (locked), leases them, and commits an `in_flight` ledger
+# row for each before any request goes out; an earlier attempt still `in_flight` on a claimed
+# delivery is one whose outcome was never recorded (its lease ran out): it becomes `unknown`.
+_LEASE_AND_LEDGER = """
+WITH due AS ({due}),
+claimed AS (
+    UPDATE deliveries d SET next_attempt_at = $1 + $2::interval,
+           leased_until = $1 + $2::interval, attempts = d.attempts + 1,
+           first_attempt_at = COALESCE(d.first_attempt_at, $1)
+    FROM due, assignments a
+    LEFT JOIN referrals_received r ON r.referral_id = a.referral_id
+    WHERE d.assignment_id = due.assignment_id AND d.channel = due.channel
+      AND a.assignment_id = d.assignment_id
+    RETURNING d.assignment_id, d.channel, d.attempts, d.retry_base, d.first_attempt_at,
+              a.referral_id, a.provider, a.priority, a.pathway, a.payload, a.traceparent,
+              (r.received ->> 'received_at')::timestamptz AS received_at
+),
+lost AS (
+    UPDATE delivery_attempts t SET outcome = 'unknown'
+    FROM claimed c
+    WHERE t.assignment_id = c.assignment_id AND t.channel = c.channel AND t.outcome = 'in_flight'
+),
+ledger AS (
+    INSERT INTO delivery_attempts (assignment_id, channel, attempt, at, outcome)
+    SELECT assignment_id, channel, attempts, $1, 'in_flight' FROM claimed
+)
+SELECT * FROM claimed
+"""
+
+# Due deliveries; a webhook only to an enabled endpoint whose breaker is closed, except a
+# delivery past its give-up time, whose last attempt must still be made (and dead-lettered).
+_CLAIM = _LEASE_AND_LEDGER.format(
+    due="""
     SELECT d.assignment_id, d.channel FROM deliveries d
     JOIN assignments a USING (assignment_id)
     JOIN endpoints e ON e.provider = a.provider
     WHERE d.state = 'pending' AND d.next_attempt_at <= $1
-      AND ((d.channel = 'kafka' AND $2)
-           OR (d.channel = 'webhook' AND e.disabled_at IS NULL AND a.provider = ANY($3::text[])))
-    ORDER BY d.next_attempt_at LIMIT $4
-    FOR UPDATE OF d SKIP LOCKED
+      AND ((d.channel = 'kafka' AND $3)
+           OR (d.channel = 'webhook' AND e.disabled_at IS NULL AND a.provider = ANY($4::text[])
+               AND (e.breaker_state = 'closed' OR d.first_attempt_at <= $1 - $6::interval)))
+    ORDER BY d.next_attempt_at LIMIT $5
+    FOR UPDATE OF d SKIP LOCKED"""
 )
-UPDATE deliveries d SET next_attempt_at = $1 + $5::interval
-FROM due, assignments a
-LEFT JOIN referrals_received r ON r.referral_id = a.referral_id
-WHERE d.assignment_id = due.assignment_id AND d.channel = due.channel
-  AND a.assignment_id = d.assignment_id
-RETURNING d.assignment_id, d.channel, d.attempts, d.retry_base, d.first_attempt_at,
-          a.referral_id, a.provider, a.priority, a.pathway, a.payload, a.traceparent,
-          (r.received ->> 'received_at')::timestamptz AS received_at
-"""
+
+# The probe of an open endpoint: its waiting webhook delivery that is due first, due or not.
+_CLAIM_PROBE = _LEASE_AND_LEDGER.format(
+    due="""
+    SELECT d.assignment_id, d.channel FROM deliveries d
+    JOIN assignments a USING (assignment_id)
+    WHERE d.state = 'pending' AND d.channel = 'webhook' AND a.provider = $3
+      AND (d.leased_until IS NULL OR d.leased_until <= $1)
+    ORDER BY d.next_attempt_at LIMIT 1
+    FOR UPDATE OF d SKIP LOCKED"""
+)
 
 _QUEUE = """
 SELECT channel, count(*) AS pending, count(*) FILTER (WHERE attempts > 0) AS retrying
@@ -53,7 +104,8 @@ FROM deliveries WHERE state = 'pending' GROUP BY channel
 """
 
 
-def _claimed(r: asyncpg.Record) -> Claimed:
+def _claimed(r: asyncpg.Record, *, probe: bool = False) -> Claimed:
+    # `attempts` already counts this attempt (it was taken with the claim).
     return Claimed(
         assignment_id=r["assignment_id"],
         channel=r["channel"],
@@ -61,12 +113,13 @@ def _claimed(r: asyncpg.Record) -> Claimed:
         provider=Provider(r["provider"]),
         priority=Priority(r["priority"]),
         pathway=Pathway(r["pathway"]),
-        attempt=r["attempts"] + 1,
-        cycle_attempt=r["attempts"] - r["retry_base"] + 1,
+        attempt=r["attempts"],
+        cycle_attempt=r["attempts"] - r["retry_base"],
         first_attempt_at=r["first_attempt_at"],
         body=Assignment.model_validate(r["payload"]).model_dump_json().encode(),
         received_at=r["received_at"],
         traceparent=r["traceparent"],
+        probe=probe,
     )
 
 
@@ -82,7 +135,13 @@ class DeliveryTx(outbox.OutboxTx):
         at: datetime,
         first_attempt_at: datetime,
     ) -> bool:
-        """Write the ledger row and the delivery's next state; False if already recorded."""
+        """Complete the attempt's ledger row and the delivery's next state; False if the
+        delivery is no longer this worker's (its lease was reclaimed, or it was cancelled).
+
+        The ledger row gets the outcome while it is still `in_flight`, even if the delivery
+        was cancelled meanwhile (the request went out all the same); a reclaimed attempt is
+        already `unknown` and stays so, since another attempt has taken over.
+        """
         state, next_at = "pending", at
         if isinstance(step, Delivered):
             state = "delivered"
@@ -94,8 +153,8 @@ class DeliveryTx(outbox.OutboxTx):
             "UPDATE deliveries SET state = $3, attempts = $4, next_attempt_at = $5,"
             " first_attempt_at = $6, last_status_code = $7, last_error = $8,"
             " delivered_at = CASE WHEN $3 = 'delivered' THEN $9::timestamptz END,"
-            " failed_at = CASE WHEN $3 = 'failed' THEN $9::timestamptz END"
-            " WHERE assignment_id = $1 AND channel = $2 AND state = 'pending' AND attempts = $4 - 1",
+            " failed_at = CASE WHEN $3 = 'failed' THEN $9::timestamptz END, leased_until = NULL"
+            " WHERE assignment_id = $1 AND channel = $2 AND state = 'pending' AND attempts = $4",
             claimed.assignment_id,
             claimed.channel,
             state,
@@ -106,11 +165,12 @@ class DeliveryTx(outbox.OutboxTx):
             result.error_code,
             at,
         )
-        if not updated.endswith(" 1"):
-            return False
+        # The delivery row first, then its ledger row: the order the claim takes them in.
         await self._conn.execute(
-            "INSERT INTO delivery_attempts (assignment_id, channel, attempt, at, status_code,"
-            " latency_ms, outcome, error_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "UPDATE delivery_attempts SET finished_at = $4, status_code = $5, latency_ms = $6,"
+            " outcome = $7, error_code = $8"
+            " WHERE assignment_id = $1 AND channel = $2 AND attempt = $3"
+            " AND outcome = 'in_flight'",
             claimed.assignment_id,
             claimed.channel,
             claimed.attempt,
@@ -120,7 +180,28 @@ class DeliveryTx(outbox.OutboxTx):
             result.outcome.value,
             result.error_code,
         )
-        return True
+        return updated.endswith(" 1")
+
+    async def record_health(
+        self, claimed: Claimed, *, answered: bool, at: datetime, policy: BreakerPolicy
+    ) -> tuple[Breaker, Breaker, int]:
+        """Move the endpoint's breaker after this attempt: (before, after, deliveries released).
+
+        Called first in the attempt's transaction: the endpoint row is locked before any
+        delivery row, in every transaction that takes both, so two of them never deadlock.
+        """
+        provider = claimed.provider.value
+        before = await health.load(self._conn, provider)
+        if answered and before == Breaker(changed_at=before.changed_at):
+            return before, before, 0  # healthy and staying so: no lock, no write
+        before = await health.load(self._conn, provider, lock=True)
+        after = after_attempt(before, answered=answered, probe=claimed.probe, now=at, policy=policy)
+        if after != before:
+            await health.save(self._conn, provider, after)
+        released = 0
+        if closed(before, after):
+            released = await health.release(self._conn, provider, at=at, policy=policy)
+        return before, after, released
 
     async def mark_delivered(self, assignment_id: str, at: datetime) -> bool:
         """Stamp the assignment delivered; True only for its first delivered channel."""
@@ -165,9 +246,38 @@ class DeliveryStore:
         lease: timedelta,
         kafka: bool,
         webhook_providers: Sequence[str],
+        give_up_after: timedelta = timedelta(days=1),
     ) -> list[Claimed]:
-        rows = await self._pool.fetch(_CLAIM, now, kafka, list(webhook_providers), limit, lease)
+        rows = await self._pool.fetch(
+            _CLAIM, now, lease, kafka, list(webhook_providers), limit, give_up_after
+        )
         return [_claimed(r) for r in rows]
+
+    async def claim_probes(
+        self,
+        *,
+        now: datetime,
+        lease: timedelta,
+        webhook_providers: Sequence[str],
+        policy: BreakerPolicy,
+    ) -> list[Claimed]:
+        """One probe delivery for each open endpoint whose probe is due, if this worker wins it.
+
+        The endpoint row is locked (SKIP LOCKED) while its probe is taken, so of several
+        workers and gateway instances one takes it; the others pass over it.
+        """
+        probes: list[Claimed] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            for provider, breaker in await health.probes_due(conn, webhook_providers, now):
+                taken = await conn.fetch(_CLAIM_PROBE, now, lease, provider)
+                if taken:
+                    await health.save(conn, provider, take_probe(breaker, now=now, policy=policy))
+                    probes.append(_claimed(taken[0], probe=True))
+        return probes
+
+    async def breakers(self) -> dict[str, BreakerState]:
+        """{provider: its endpoint's breaker state}, for the gauge."""
+        return await health.states(self._pool)
 
     async def queue_depth(self) -> dict[str, tuple[int, int]]:
         """{channel: (pending deliveries, of which retrying)}."""
