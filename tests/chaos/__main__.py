@@ -29,13 +29,19 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _refused(result: RowResult) -> str:
+    total = sum(n for _, n in result.refused_by)
+    detail = ", ".join(f"{status}: {n}" for status, n in result.refused_by)
+    return f"{total} ({detail})" if total else "0"
+
+
 def table_line(result: RowResult) -> str:
     o = result.outcome
     if o is None:
         return f"| {result.name} | FAILED: {result.error} |"
     line = (
         f"| {result.name} | {o.accepted} | {o.delivered} | {len(o.lost)} | {len(o.duplicates)} "
-        f"| {_seconds(o.drain_seconds)} | {_seconds(o.longest_delay_seconds)} | {o.refused} "
+        f"| {_seconds(o.drain_seconds)} | {_seconds(o.longest_delay_seconds)} | {_refused(result)} "
         f"| {result.retries} | {result.seconds:.0f} |"
     )
     return line + (f" {result.error}" if result.error else "")

@@ -45,21 +45,17 @@ ALL_ROWS = (
     "two instances of each",
 )
 MODES = {
+    # A few minutes for CI. The outage is short enough that the default retry schedule
+    # (10, 30, 120 s upper bounds) drains it well inside the drain timeout.
     "short": Mode(
-        30,
-        6,
-        3,
-        10,
-        120,
-        (
-            "kill -9 intake",
-            "kill -9 router",
-            "kill -9 gateway",
-            "immediate stop PostgreSQL",
-            "provider outage",
-        ),
+        referrals=30,
+        spread=6,
+        down_for=3,
+        outage=5,
+        drain_timeout=150,
+        rows=("kill -9 intake", "kill -9 gateway", "immediate stop PostgreSQL", "provider outage"),
     ),
-    "full": Mode(150, 20, 5, 60, 900, ALL_ROWS),
+    "full": Mode(referrals=150, spread=20, down_for=5, outage=60, drain_timeout=900, rows=ALL_ROWS),
 }
 MODES["long"] = replace(MODES["full"], rows=(*ALL_ROWS, "provider outage 30 min"))
 
@@ -82,6 +78,7 @@ class RowResult:
     seconds: float
     retries: int = 0
     error: str | None = None
+    refused_by: tuple[tuple[str, int], ...] = ()  # intake's final answer (or "gave up") -> count
 
 
 def _second(process: ServiceProcess) -> ServiceProcess:
@@ -119,7 +116,7 @@ async def run_row(name: str, mode: Mode, stack: Stack) -> RowResult:
             for extra in stack.extras:
                 extra.start()
             await asyncio.to_thread(_heal, stack)
-        outcome, retries = await _load_fault_drain(name, mode, stack)
+        outcome, sent = await _load_fault_drain(name, mode, stack)
         died = [
             s.name
             for s in [stack.pipeline.receiver, *stack.services]
@@ -134,10 +131,11 @@ async def run_row(name: str, mode: Mode, stack: Stack) -> RowResult:
             extra.stop()
         stack.extras = []
     note = f"exited on their own: {died}" if died else None
-    return RowResult(name, outcome, time.monotonic() - started, retries, note)
+    refused = tuple(sorted(sent.refused.items()))
+    return RowResult(name, outcome, time.monotonic() - started, sent.retries, note, refused)
 
 
-async def _load_fault_drain(name: str, mode: Mode, stack: Stack) -> tuple[Outcome, int]:
+async def _load_fault_drain(name: str, mode: Mode, stack: Stack) -> tuple[Outcome, load.Sent]:
     p = stack.pipeline
     intakes = [s.url for s in stack.services if s.name.startswith("intake")]
     sending = asyncio.create_task(
@@ -167,7 +165,7 @@ async def _load_fault_drain(name: str, mode: Mode, stack: Stack) -> tuple[Outcom
         await asyncio.sleep(1)
     await asyncio.sleep(3)  # a duplicate sent just after the last first arrival is still seen
     outcome = account(sent.accepted, sum(sent.refused.values()), read_record(p.record), fault_end)
-    return outcome, sent.retries
+    return outcome, sent
 
 
 def _heal(stack: Stack) -> None:
