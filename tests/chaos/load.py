@@ -5,8 +5,10 @@ Rules kept here:
 - An agency retries what did not get an answer (connection refused, timeout, 5xx, 429) with
   the same body and the same `Idempotency-Key`, so a retry cannot make a second referral;
   with several intakes it tries the next one. It gives up after `give_up_after` seconds.
-- Accepted means 201 with a referral id: those must all be delivered. Anything else final
-  (400, 409, 422, giving up) is refused, counted, and owed nothing.
+- Accepted means 201 with a referral id, or 200 with one: the answer to a retry whose first
+  attempt was accepted but whose 201 was lost with the crashed intake ("already accepted under
+  this key"). Those must all be delivered. Anything else final (400, 409, 422, giving up) is
+  refused, counted, and owed nothing.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ async def _submit(
             status = None
         else:
             status = response.status_code
-            if status == 201:
+            if status in (200, 201):
                 sent.accepted[response.json()["referral_id"]] = now()
                 return
             if status not in RETRYABLE:

@@ -45,14 +45,14 @@ ALL_ROWS = (
     "two instances of each",
 )
 MODES = {
-    # A few minutes for CI. The outage is short enough that the default retry schedule
-    # (10, 30, 120 s upper bounds) drains it well inside the drain timeout.
+    # A few minutes for CI. Even a 5 s outage can cost a delivery the default schedule's
+    # third wait (10, 30, 120 s upper bounds), hence the drain timeout.
     "short": Mode(
         referrals=30,
         spread=6,
         down_for=3,
         outage=5,
-        drain_timeout=150,
+        drain_timeout=240,
         rows=("kill -9 intake", "kill -9 gateway", "immediate stop PostgreSQL", "provider outage"),
     ),
     "full": Mode(referrals=150, spread=20, down_for=5, outage=60, drain_timeout=900, rows=ALL_ROWS),
