@@ -56,12 +56,13 @@ async def send(
     spread: float,
     give_up_after: float = 120.0,
     concurrency: int = 8,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Sent:
     """POST every submission, evenly over `spread` seconds, across `intakes` in turn."""
     sent = Sent()
     gate = asyncio.Semaphore(concurrency)
     start = time.monotonic()
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, transport=transport) as client:
 
         async def one(index: int, body: dict[str, Any]) -> None:
             await asyncio.sleep(
