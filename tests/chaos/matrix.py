@@ -6,7 +6,8 @@ Rules kept here:
   accounted for by their ids alone, so rows cannot hide each other's losses.
 - A row: load starts; halfway through, the fault is injected and lifted; the load finishes
   (retrying what failed); then the row waits until every accepted referral has arrived, or
-  the drain timeout passes, plus a short settle so that late duplicates are seen too.
+  the drain timeout passes, plus a short settle so that late duplicates are seen too. A row
+  with no fault (two instances) counts its drain time from the end of its load.
 - Everything is bounded in time; a row that cannot run (a service died, a restart failed)
   is reported as failed with its reason, and the next row starts from a healthy pipeline.
 """
