@@ -4,8 +4,11 @@
 #   make test    set up what is missing and run the whole test suite (real Kafka and PostgreSQL)
 #   make lint    ruff and mypy (strict)
 #   make bench   the benchmarks (figures as ratios against baselines measured in the same run)
+#   make chaos   the fault matrix (kill -9 of each part, provider outage, two instances) on the
+#                real stack; `make chaos-short` is the few-minute version CI runs,
+#                `make chaos-long` adds a 30-minute provider outage
 
-.PHONY: setup demo stop test lint bench schemas
+.PHONY: setup demo stop test lint bench schemas chaos chaos-short chaos-long
 
 setup:
 	bash scripts/venv.sh
@@ -32,6 +35,15 @@ lint:
 
 bench: setup
 	.venv/bin/python -m bench
+
+chaos: setup
+	.venv/bin/python -m tests.chaos --mode full
+
+chaos-short: setup
+	.venv/bin/python -m tests.chaos --mode short
+
+chaos-long: setup
+	.venv/bin/python -m tests.chaos --mode long
 
 schemas:
 	.venv/bin/python -m shared.schemas

@@ -16,7 +16,26 @@ KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 PG_PORT="${PG_PORT:-55432}"
 
+# The services' ports: one set of names, the ones the services themselves read
+# (INTAKE_HTTP_PORT, ...), so exporting them works the same for scripts/stack.sh and for a
+# service started by hand. INTAKE_PORT, ROUTER_PORT and GATEWAY_PORT, which stack_env.sh
+# used to read, are kept as aliases; setting both names to different values is an error.
+_port_alias() { # NAME ALIAS DEFAULT
+    local name="$1" alias="$2" default="$3"
+    if [[ -n "${!name:-}" && -n "${!alias:-}" && "${!name}" != "${!alias}" ]]; then
+        printf '%s [lib.sh] ERROR: %s=%s and its old alias %s=%s disagree; set only %s\n' \
+            "$(date +%H:%M:%S)" "$name" "${!name}" "$alias" "${!alias}" "$name" >&2
+        exit 1
+    fi
+    printf -v "$name" '%s' "${!name:-${!alias:-$default}}"
+}
+_port_alias INTAKE_HTTP_PORT INTAKE_PORT 8001
+_port_alias ROUTER_HTTP_PORT ROUTER_PORT 8002
+_port_alias GATEWAY_HTTP_PORT GATEWAY_PORT 8003
+RECEIVER_PORT="${RECEIVER_PORT:-8090}"
+
 export ROOT DEV_DIR LOG_DIR RUN_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT
+export INTAKE_HTTP_PORT ROUTER_HTTP_PORT GATEWAY_HTTP_PORT RECEIVER_PORT
 
 _script_name="$(basename "${0:-lib.sh}")"
 
@@ -48,7 +67,7 @@ wait_for_port() {
     done
 }
 
-for _var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT; do
+for _var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT INTAKE_HTTP_PORT ROUTER_HTTP_PORT GATEWAY_HTTP_PORT RECEIVER_PORT; do
     if ! [[ "${!_var}" =~ ^[0-9]+$ ]] || ((${!_var} < 1 || ${!_var} > 65535)); then
         die "$_var must be a TCP port number (1-65535), got '${!_var}'"
     fi

@@ -6,13 +6,18 @@
 #   scripts/stack.sh status   one line per process
 #
 # Each process logs to .dev/logs/<name>.log and records its pid in .dev/run/<name>.pid.
+# Ports and folders come from the environment (README, "Running a second stack"):
+# DEV_DIR, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, INTAKE_HTTP_PORT, ROUTER_HTTP_PORT,
+# GATEWAY_HTTP_PORT, RECEIVER_PORT.
 # `up` waits until every service answers /readyz (PostgreSQL and Kafka reachable).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_dev_dirs
-[[ -f "$DEV_DIR/stack.env" ]] || bash "$ROOT/scripts/stack_env.sh"
+# Derived afresh each time from the variables in force (lib.sh), so that exporting
+# INTAKE_HTTP_PORT=... before `up` takes effect even when an older stack.env exists.
+bash "$ROOT/scripts/stack_env.sh"
 set -a
 # shellcheck disable=SC1091
 . "$DEV_DIR/stack.env"
@@ -89,7 +94,7 @@ status() {
   for name in "${ORDER[@]}"; do
     IFS='|' read -r port _ <<<"${PROCS[$name]}"
     if pid=$(pid_alive "$RUN_DIR/$name.pid"); then echo "$name: running (pid $pid) on :$port"
-    else echo "$name: stopped"; fi
+    else echo "$name: stopped (port $port)"; fi
   done
 }
 

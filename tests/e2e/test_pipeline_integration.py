@@ -15,14 +15,22 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared import topics
+from tests.support.cloudevents_check import Marks, assert_valid_cloudevents, mark
 from tests.support.pipeline import Pipeline, build_pipeline, running
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
+async def topic_marks(stack_env: dict[str, str]) -> Marks:
+    """Where every contract topic ended before this module's pipeline started."""
+    return await mark(stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+
+
+@pytest.fixture(scope="module")
 def pipeline(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, topic_marks: Marks
 ) -> Iterator[Pipeline]:
     workdir: Path = tmp_path_factory.mktemp("pipeline")
     with running(build_pipeline(stack_env, workdir)) as started:
@@ -207,3 +215,26 @@ def test_each_service_reports_its_consumer_lag_and_outbox_backlog(pipeline: Pipe
             break
         time.sleep(0.5)
     assert not missing, f"not reported: {missing}"
+
+
+async def test_every_message_the_pipeline_wrote_is_a_cloudevent_of_its_topic_and_schema(
+    pipeline: Pipeline,
+    public_cases: list[dict[str, Any]],
+    stack_env: dict[str, str],
+    topic_marks: Marks,
+) -> None:
+    """Read with the official CloudEvents SDK and the contract's JSON Schemas: every message
+    the services wrote since this module started, this test's own referral's among them."""
+    case = next(c for c in public_cases if c["expect"]["provider"] is not None)
+    referral_id = _submit(pipeline, case["submission"])
+    _timeline(pipeline, referral_id, "delivered")
+    await assert_valid_cloudevents(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topic_marks,
+        expect=(
+            topics.REFERRALS_RECEIVED,
+            topics.REFERRALS_DECIDED,
+            topics.assignments_topic(case["expect"]["provider"]),
+            topics.OPS_EVENTS,
+        ),
+    )

@@ -29,6 +29,7 @@ from shared.topics import (
     REFERRALS_REJECTED,
     REFERRALS_SUBMITTED,
 )
+from tests.support.cloudevents_check import assert_valid_cloudevents, mark
 from tests.support.infra import service_env
 from tests.support.kafka import Record, collect
 from tests.support.processes import ServiceProcess, free_port
@@ -261,3 +262,26 @@ async def test_the_same_submission_sent_twice_is_one_referral_and_a_changed_one_
     assert [(e["field"], e["code"]) for e in conflict.json()["errors"]] == [
         ("submission_id", "conflict")
     ]
+
+
+async def test_what_intake_writes_for_kafka_submissions_is_a_cloudevent_of_its_topic_and_schema(
+    intake: None,
+    producer: AIOKafkaProducer,
+    stack_env: dict[str, str],
+    example_submission: dict[str, Any],
+) -> None:
+    """Read with the official CloudEvents SDK and the contract's JSON Schemas: every message of
+    ours since this test started, after one valid, one invalid and one unparseable submission."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    marks = await mark(bootstrap)
+    valid, invalid = fresh(example_submission), fresh(example_submission)
+    invalid["victim"]["postcode"] = "nope"
+    poison_key = f"POISON-{uuid4().hex[:12]}"
+    await send(producer, b"{not json", key=poison_key)
+    await send(producer, invalid, key=invalid["submission_id"])
+    await send(producer, valid, key=valid["submission_id"])
+    assert await rejected(bootstrap, invalid["submission_id"])
+    assert await received(bootstrap, {valid["submission_id"]})
+    await assert_valid_cloudevents(
+        bootstrap, marks, expect=(REFERRALS_RECEIVED, REFERRALS_REJECTED, OPS_DEADLETTER)
+    )

@@ -10,7 +10,8 @@ What it does, in order, against real processes (receiver, intake, router, gatewa
   `referrals.submitted.v1`, and two poison messages on `referrals.received.v1` (invalid JSON
   fields, and bytes that are not JSON), all full of markers, take the dead-letter paths.
 Then it collects what ops could see: every new message on the ops topics (key, headers, raw
-value), every service's log file, and every service's `/metrics`.
+value), every service's log file, and every service's `/metrics`; and it judges every message
+the services wrote to any contract topic meanwhile (tests/support/cloudevents_check.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from shared.topics import (
     REFERRALS_SUBMITTED,
 )
 from tests.ops.markers import MarkedReferral, run_token
+from tests.support import cloudevents_check
 from tests.support.kafka import produce
 from tests.support.pipeline import Pipeline
 
@@ -73,6 +75,7 @@ class Run:
     logs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)
     record: str = ""
+    cloudevents: cloudevents_check.Report = field(default_factory=cloudevents_check.Report)
 
     def all_markers(self) -> dict[str, str]:
         out = {f"{tag} {k}": v for tag, r in self.referrals.items() for k, v in r.markers.items()}
@@ -181,6 +184,7 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
     bootstrap = stack["KAFKA_BOOTSTRAP_SERVERS"]
     token = run_token()
     start = asyncio.run(end_offsets(bootstrap, (*OPS, ASSIGNMENTS_RESPONSES)))
+    contract_topics = asyncio.run(cloudevents_check.mark(bootstrap))
     refs = {
         "r1": MarkedReferral("r1", "NG7 2AH", "female"),
         "r2": MarkedReferral("r2", "NG24 2UE", "female"),
@@ -304,4 +308,5 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
     for process in pipeline.all:
         run.logs[process.name] = process.log_path.read_text(errors="replace")
     run.record = pipeline.record.read_text(errors="replace")
+    run.cloudevents = asyncio.run(cloudevents_check.check_since(bootstrap, contract_topics))
     return run

@@ -36,6 +36,7 @@ from tests.provider_gateway.gateway_harness import (
     serving,
 )
 from tests.provider_gateway.gateway_samples import decision_for, received_event
+from tests.support.cloudevents_check import Marks, assert_valid_cloudevents, mark
 from tests.support.infra import ROOT, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -81,7 +82,13 @@ class Gateway:
 
 
 @pytest.fixture(scope="module")
-async def gateway(stack_env: dict[str, str]) -> AsyncIterator[Gateway]:
+async def topic_marks(stack_env: dict[str, str]) -> Marks:
+    """Where every contract topic ended before this module's gateway started."""
+    return await mark(stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+
+
+@pytest.fixture(scope="module")
+async def gateway(stack_env: dict[str, str], topic_marks: Marks) -> AsyncIterator[Gateway]:
     dsn, bootstrap = stack_env["GATEWAY_DATABASE_URL"], stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     secrets = {p: stack_env[f"WEBHOOK_SECRET_{p.upper()}"] for p in ("nwa", "juno", "equation")}
     keys = {p: stack_env[f"PROVIDER_API_KEY_{p.upper()}"] for p in ("nwa", "juno", "equation")}
@@ -392,3 +399,17 @@ async def test_a_decision_whose_referral_never_comes_alerts_ops_once_and_still_a
     await publish_referral(gateway.bootstrap, received_event(rid), None)
     await gateway.delivered_to("juno", f"asg_{rid}_1")
     assert len(gateway.tap.bodies("ops.alerts.v1", str(rid))) == 1
+
+
+async def test_every_message_the_gateway_wrote_is_a_cloudevent_of_its_topic_and_schema(
+    gateway: Gateway, topic_marks: Marks
+) -> None:
+    """Read with the official CloudEvents SDK and the contract's JSON Schemas: every message
+    of ours since the module started (assignments, responses, ops events, alerts and dead
+    letters of the tests above, and this test's own delivery)."""
+    rid = await referral(gateway, "juno")
+    await gateway.tap.wait_for("ops.events.v1", str(rid), lambda b: b["state"] == "delivered")
+    await gateway.tap.wait_for("assignments.juno.v1", str(rid))
+    await assert_valid_cloudevents(
+        gateway.bootstrap, topic_marks, expect=("assignments.juno.v1", "ops.events.v1")
+    )

@@ -33,8 +33,9 @@ from aiokafka import AIOKafkaProducer
 
 from shared import ReferralReceived, ReferralSubmission, ce_headers
 from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
-from shared.topics import OPS_DEADLETTER, REFERRALS_DECIDED, REFERRALS_RECEIVED
+from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import MakeReceived
+from tests.support.cloudevents_check import assert_valid_cloudevents, mark
 from tests.support.infra import service_env
 from tests.support.kafka import Record, collect, produce
 from tests.support.processes import ServiceProcess, free_port
@@ -291,3 +292,27 @@ async def test_a_router_stopped_mid_stream_exits_cleanly_and_leaves_nothing_half
     assert set(keys) == {str(i) for i in ids}
     assert len(keys) == len(set(keys)), "a decision was published twice across the stop"
     assert await _stored(dsn, ids) == (BACKLOG, BACKLOG)
+
+
+async def test_what_the_router_writes_is_a_cloudevent_of_its_topic_and_schema(
+    router: ServiceProcess, stack_env: dict[str, str], make_received: MakeReceived
+) -> None:
+    """Read with the official CloudEvents SDK and the contract's JSON Schemas: every message of
+    ours since this test started, after one poison message and one referral."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    marks = await mark(bootstrap)
+    poison_key = f"poison-{uuid4().hex[:8]}"
+    await produce(bootstrap, REFERRALS_RECEIVED, b"{not json", key=poison_key)
+    referral = make_received()
+    await _send(bootstrap, referral)
+    assert await _decisions(bootstrap, {str(referral.referral_id)}), router.tail()
+    await collect(
+        bootstrap,
+        OPS_DEADLETTER,
+        lambda r: r.key == poison_key,
+        until=lambda kept: len(kept) >= 1,
+        timeout=60,
+    )
+    await assert_valid_cloudevents(
+        bootstrap, marks, expect=(REFERRALS_DECIDED, OPS_EVENTS, OPS_DEADLETTER)
+    )

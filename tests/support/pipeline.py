@@ -45,7 +45,8 @@ class Pipeline:
         return [self.receiver, self.intake, self.router, self.gateway]
 
 
-def build_pipeline(stack: dict[str, str], workdir: Path) -> Pipeline:
+def build_pipeline(stack: dict[str, str], workdir: Path, **overrides: str) -> Pipeline:
+    """The four processes (not started); `overrides` go last into their environment."""
     ports = {name: free_port() for name in ("receiver", "intake", "router", "gateway")}
     hooks = {
         f"GATEWAY_{p.upper()}_WEBHOOK_URL": f"http://127.0.0.1:{ports['receiver']}/webhooks/{p}"
@@ -62,6 +63,7 @@ def build_pipeline(stack: dict[str, str], workdir: Path) -> Pipeline:
         GATEWAY_MONITOR_INTERVAL_SECONDS="1",
         **hooks,
     )
+    env.update(overrides)
     record = workdir / "received.jsonl"
 
     def proc(name: str, args: list[str]) -> ServiceProcess:
