@@ -10,9 +10,8 @@ idempotent producer, and the outbox relay's `kafka_publisher`):
 - the two survivors keep accepting acks=all writes (two in-sync replicas is the minimum).
 The cluster is started by the script (it FAILS, never skips, when it cannot start) on
 KAFKA_CLUSTER_PORT (default 19092) and stopped afterwards; its data stays under DEV_DIR.
-Run by `make cluster-test`, not by `make test`: it starts three more JVMs and took about three
-minutes on the shared 2-core machine (the file is not named test_*.py, so the suite skips
-collecting it, and pytest runs it when named).
+Part of the suite (about 70 s on the shared 2-core machine at load 6-8, three more JVMs of
+-Xmx384m); `make cluster-test` runs it alone.
 """
 
 from __future__ import annotations
