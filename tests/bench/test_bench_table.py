@@ -7,11 +7,13 @@ baseline gives no ratio and no verdict; the table shows pass/FAIL beside the tar
 
 from __future__ import annotations
 
-import io
+import json
+import subprocess
+import sys
 
 from bench.decide_bench import _per_second
 from bench.report import Row, at_least, render
-from services.router.cli import decide_command
+from tests.support.infra import ROOT
 
 ENV = {"date": "2026-11-29T18:00:00+00:00", "host": "h", "cores": 2, "load_average": [1.0],
        "python": "3.11", "kafka": "4.1.1", "postgresql": "15"}  # fmt: skip
@@ -43,9 +45,13 @@ def test_the_table_shows_the_baseline_ratio_and_verdict() -> None:
 def test_the_rate_is_read_from_what_decide_stats_prints(
     example_submission: dict[str, object],
 ) -> None:
-    import json
-
-    stderr = io.StringIO()
-    stdin = io.BytesIO(json.dumps(example_submission).encode() + b"\n")
-    decide_command(None, None, stats=True, stdin=stdin, stdout=io.StringIO(), stderr=stderr)
-    assert _per_second(stderr.getvalue()) is not None
+    # Through the public command (contract.md), not its module, which may move.
+    done = subprocess.run(
+        [sys.executable, "-m", "services.router", "decide", "--stats"],
+        input=json.dumps(example_submission).encode() + b"\n",
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    assert _per_second(done.stderr.decode()) is not None
