@@ -7,8 +7,9 @@
 #   make chaos   the fault matrix (kill -9 of each part, provider outage, two instances) on the
 #                real stack; `make chaos-short` is the few-minute version CI runs,
 #                `make chaos-long` adds a 30-minute provider outage
+#   make cluster-test  a three-broker Kafka cluster loses a broker mid-load: nothing lost or duplicated
 
-.PHONY: setup demo stop test lint bench schemas chaos chaos-short chaos-long
+.PHONY: setup demo stop test lint bench schemas chaos chaos-short chaos-long cluster-test
 
 setup:
 	bash scripts/venv.sh
@@ -34,6 +35,7 @@ lint:
 	.venv/bin/mypy .
 
 bench: setup
+	bash scripts/bench_tools.sh
 	.venv/bin/python -m bench
 
 chaos: setup
@@ -44,6 +46,10 @@ chaos-short: setup
 
 chaos-long: setup
 	.venv/bin/python -m tests.chaos --mode long
+
+# Also part of `make test`; this runs it alone (three more JVMs, about 70 s on 2 busy cores).
+cluster-test: setup
+	.venv/bin/pytest tests/cluster
 
 schemas:
 	.venv/bin/python -m shared.schemas

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import Row, at_least  # noqa: E402
 from services.router.adapters.postcode_data import load_postcode_index  # noqa: E402
 from services.router.domain import (  # noqa: E402  (after the path set-up)
     PostcodeIndex,
@@ -141,7 +143,25 @@ def main() -> None:
     parser.add_argument("--referrals", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=20261120)
     args = parser.parse_args()
+    measure(args.referrals, args.seed)
 
+
+def run(referrals: int = 100_000, seed: int = 20261120) -> list[Row]:
+    """The figures for `python -m bench`'s table (the details are printed as they come)."""
+    figures = measure(referrals, seed)
+    return [
+        Row("4 decide", "`decide` command, decisions/s after start-up", figures["command"], "/s",
+            "parse + serialise a submission", figures["baseline"], ">= 20,000/s",
+            at_least(figures["command"], 20_000), f"{referrals:,} referrals, one core"),
+        Row("4 decide", "CLI path in process, memo warm", figures["warm"], "/s",
+            "parse + serialise a submission", figures["baseline"]),
+    ]  # fmt: skip
+
+
+def measure(referrals: int, seed: int) -> dict[str, float | None]:
+    """Print the detailed figures; return the decisions/s of the command, the warm CLI path and
+    the parse-and-serialise baseline."""
+    args = argparse.Namespace(referrals=referrals, seed=seed)
     start = time.perf_counter()
     postcodes: PostcodeIndex = load_postcode_index()
     loaded_postcodes = time.perf_counter()
@@ -214,6 +234,13 @@ def main() -> None:
     print(
         f"ratio     CLI path / baseline, cold, warm : {baseline / cli_cold:.2f}, {baseline / cli_warm:.2f}"
     )
+    return {"command": _per_second(stats), "warm": n / cli_warm, "baseline": n / baseline}
+
+
+def _per_second(stats: str) -> float | None:
+    """The lines-per-second figure `decide --stats` prints (None if it printed none)."""
+    found = re.search(r"\(([0-9,]+)/s\)", stats)
+    return float(found.group(1).replace(",", "")) if found else None
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ TOOLS_DIR="$DEV_DIR/kafka/tools"
 KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-3}"
 KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
 PYTHON="${PYTHON:-python3}"
-REPLICATION_FACTOR=1
+# KAFKA_REPLICATION_FACTOR: 3 on the three-node cluster (scripts/kafka_cluster.sh), 1 on the single broker.
+REPLICATION_FACTOR="${KAFKA_REPLICATION_FACTOR:-1}"
 
 [[ "$KAFKA_PARTITIONS" =~ ^[1-9][0-9]*$ ]] || die "KAFKA_PARTITIONS must be a positive integer, got '$KAFKA_PARTITIONS'"
 compgen -G "$KAFKA_LIBS/kafka-clients-*.jar" >/dev/null ||

@@ -71,6 +71,12 @@ class LogContextMiddleware(BaseMiddleware):
 _UUID = re.compile(rb"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+def bootstrap_list(bootstrap_servers: str) -> list[str]:
+    """`host:port,host:port` as a list: FastStream and aiokafka's admin client take a single
+    string as ONE address, so a cluster's comma-separated list would not resolve."""
+    return [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
+
+
 def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
     """A broker with an idempotent, acks=all producer (nothing connects until `start`).
 
@@ -81,7 +87,7 @@ def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
     within its trace.
     """
     return KafkaBroker(
-        bootstrap_servers,
+        bootstrap_list(bootstrap_servers),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka import bootstrap_list
+
 
 @dataclass(frozen=True)
 class PartitionLag:
@@ -35,7 +37,7 @@ class PartitionLag:
 
 async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
     """Every partition of `topics`; raises LookupError for a topic that does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_list(bootstrap))
     await admin.start()
     try:
         return await _partitions(admin, topics)
@@ -55,7 +57,7 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list
 
 async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> list[PartitionLag]:
     """Each group's committed offset and each partition's beginning and end offsets."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_list(bootstrap))
     await admin.start()
     try:  # one admin connection for the partitions and the groups' offsets
         wanted = await _partitions(admin, sorted({t for ts in groups.values() for t in ts}))
