@@ -72,13 +72,25 @@ def delivered(pipeline: Pipeline, stack: dict[str, str], reference: str) -> dict
     raise AssertionError(f"referral {reference} was not delivered")
 
 
-def timeline_states(stack: dict[str, str], referral_id: Any) -> set[str]:
-    rows = query(
-        stack["INTAKE_DATABASE_URL"],
-        "SELECT state FROM referral_timeline WHERE referral_id = $1",
-        referral_id,
-    )
-    return {r["state"] for r in rows}
+def timeline_states(
+    stack: dict[str, str], referral_id: Any, *, expect: set[str], timeout: float = 30.0
+) -> set[str]:
+    """The referral's timeline states, once they include `expect` (or at the deadline).
+
+    Intake learns of the delivery from the gateway's ops event, a moment after the provider
+    has it, so the states are polled rather than read once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = query(
+            stack["INTAKE_DATABASE_URL"],
+            "SELECT state FROM referral_timeline WHERE referral_id = $1",
+            referral_id,
+        )
+        states = {r["state"] for r in rows}
+        if expect <= states or time.monotonic() > deadline:
+            return states
+        time.sleep(0.3)
 
 
 def fill(page: Page, values: dict[str, str]) -> None:
