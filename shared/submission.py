@@ -48,8 +48,29 @@ def _phone(raw: str) -> str:
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-/]+$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_phone)]
-Postcode = Annotated[str, StringConstraints(max_length=16), AfterValidator(normalise_postcode)]
+# The JSON Schema patterns say exactly what the validators above accept, so that a client (or a
+# test generator) working from the schema alone sends phones and postcodes that are accepted:
+# a phone is 7-24 of digits, spaces, brackets and dashes after an optional +, with 7 digits or
+# more; a postcode is a UK postcode in any case, with whitespace anywhere.
+PHONE_PATTERN = r"^(?=\+?[0-9 ()\-]{7,24}$)\+?(?:[ ()\-]*[0-9]){7}[0-9 ()\-]*$"
+_LETTER = "[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]"
+POSTCODE_PATTERN = (
+    r"^\s*(?:[Gg]\s*[Ii]\s*[Rr]\s*0\s*[Aa]\s*[Aa]"
+    r"|[A-Za-z](?:\s*[A-Za-z])?\s*[0-9](?:\s*[A-Za-z0-9])?\s*[0-9]"
+    rf"\s*{_LETTER}\s*{_LETTER})\s*$"
+)
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    AfterValidator(_phone),
+    Field(json_schema_extra={"pattern": PHONE_PATTERN}),
+]
+Postcode = Annotated[
+    str,
+    StringConstraints(max_length=16),
+    AfterValidator(normalise_postcode),
+    Field(json_schema_extra={"pattern": POSTCODE_PATTERN}),
+]
 GssCode = Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")]
 # An email address as far as routing needs one: one @, no spaces, a dot inside the domain, at most
 # 254 characters (RFC 5321). Checked by pydantic-core's own regex engine: email-validator's full

@@ -13,9 +13,20 @@ import json
 import re
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
+
+# What asyncpg raises while PostgreSQL is down, restarting or unreachable: refused or reset
+# connections (OSError), timeouts, a connection closed under a query (InterfaceError), class 08
+# (connection exception) and class 57 (operator intervention: shutdown, starting up).
+UNAVAILABLE: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -82,5 +93,5 @@ async def ping(pool: asyncpg.Pool) -> bool:
         async with pool.acquire(timeout=2) as conn:
             value: Any = await conn.fetchval("SELECT 1")
             return bool(value == 1)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
+    except (*UNAVAILABLE, asyncpg.PostgresError):
         return False
