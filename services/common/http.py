@@ -9,7 +9,8 @@ Rules kept here:
   `Authorization: Bearer <key>` on a protected path is 401 (the scheme is case-insensitive,
   RFC 9110 section 11.1), so an anonymous caller learns nothing about the body's rules;
 - HEAD works wherever GET does (the GET answer, without its body);
-- a database that cannot be reached is 503 with `Retry-After`, never a bare 500.
+- a database that cannot be reached is 503 with `Retry-After`, never a bare 500;
+- the framework's own errors (unknown path, wrong method, unreadable body) get the same body.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import structlog
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.db import UNAVAILABLE
@@ -86,6 +88,24 @@ async def unavailable_handler(_request: Request, exc: Exception) -> JSONResponse
     """The database is down: 503, naming the failure's type only (its text may quote input)."""
     log.warning("database unavailable", error=type(exc).__name__)
     return unavailable()
+
+
+# The request part at fault for each framework error, by status.
+_HTTP_ERROR_FIELDS = {400: "body", 404: "path", 405: "method", 415: "content-type"}
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (for example 400 "error parsing the body") in intake's error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    field = _HTTP_ERROR_FIELDS.get(exc.status_code, "request")
+    code = "invalid" if exc.status_code == 400 else f"http_{exc.status_code}"
+    detail = exc.detail if isinstance(exc.detail, str) else "the request is not valid"
+    response = error_response(
+        exc.status_code, detail, [FieldError(field=field, code=code, message=detail)]
+    )
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 def bearer_token(authorization: str | None) -> str | None:

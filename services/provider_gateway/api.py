@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.db import UNAVAILABLE
 from services.common.http import (
@@ -37,6 +38,7 @@ from services.common.http import (
     BodySizeLimit,
     HeadAsGet,
     error_docs,
+    http_error_handler,
     unavailable_handler,
 )
 from services.provider_gateway.domain import InvalidTransition, NotCurrentAssignment
@@ -143,6 +145,7 @@ def add_provider_api(
     app.add_middleware(BearerAuth, authenticate=authenticator(keys))
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeadAsGet)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, unavailable_handler)
     add_read_route(app, store)
