@@ -247,3 +247,22 @@ async def test_text_with_a_nul_character_is_refused_naming_each_field(
     assert {e.code for e in caught.value.errors} == {"nul_character"}
     assert store.rows == {}
     assert store.outbox == []
+
+
+async def test_kafka_and_http_share_one_rule_for_a_submission(
+    submission: ReferralSubmission,
+) -> None:
+    store = FakeStore()
+    over_http = await _accept(store, submission, key="k-1")
+    over_kafka = await accept_submission(
+        store,
+        submission,
+        agency_id="police",
+        idempotency_key=None,
+        channel="kafka",
+        now=lambda: NOW,
+        new_id=uuid4,
+        clock_skew=timedelta(minutes=5),
+    )
+    assert (over_kafka.referral_id, over_kafka.created) == (over_http.referral_id, False)
+    assert len(store.outbox) == 2
