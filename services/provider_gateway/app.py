@@ -219,7 +219,5 @@ def create_app(
         },
     )
     keys = {p: ch.api_key for p, ch in providers.items()}
-    add_provider_api(
-        app, keys, lambda: rt.referrals, ctx, max_body_bytes=settings.max_body_bytes
-    )
+    add_provider_api(app, keys, lambda: rt.referrals, ctx, max_body_bytes=settings.max_body_bytes)
     return app
