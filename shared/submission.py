@@ -19,10 +19,13 @@ from typing import Annotated, Self
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    ConfigDict,
     Field,
+    JsonValue,
     StringConstraints,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from shared._base import ContractModel, field_problem
 from shared.enums import Behaviour, ContactMethod, Gender, ReferrerKind, Relationship, RiskLevel
@@ -46,10 +49,34 @@ def _phone(raw: str) -> str:
 
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-/]+$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_phone)]
-Postcode = Annotated[str, StringConstraints(max_length=16), AfterValidator(normalise_postcode)]
+# Surrounding whitespace is stripped before the length is checked, so text must hold
+# something else: the pattern (unanchored, as JSON Schema patterns are) says so.
+_SOMETHING = Field(json_schema_extra={"pattern": r"\S"})
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), _SOMETHING]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500), _SOMETHING]
+# The JSON Schema patterns say exactly what the validators above accept, so that a client (or a
+# test generator) working from the schema alone sends phones and postcodes that are accepted:
+# a phone is 7-24 of digits, spaces, brackets and dashes after an optional +, with 7 digits or
+# more; a postcode is a UK postcode in any case, with whitespace anywhere.
+PHONE_PATTERN = r"^(?=\+?[0-9 ()\-]{7,24}$)\+?(?:[ ()\-]*[0-9]){7}[0-9 ()\-]*$"
+_LETTER = "[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]"
+POSTCODE_PATTERN = (
+    r"^\s*(?:[Gg]\s*[Ii]\s*[Rr]\s*0\s*[Aa]\s*[Aa]"
+    r"|[A-Za-z](?:\s*[A-Za-z])?\s*[0-9](?:\s*[A-Za-z0-9])?\s*[0-9]"
+    rf"\s*{_LETTER}\s*{_LETTER})\s*$"
+)
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    AfterValidator(_phone),
+    Field(json_schema_extra={"pattern": PHONE_PATTERN}),
+]
+Postcode = Annotated[
+    str,
+    StringConstraints(max_length=16),
+    AfterValidator(normalise_postcode),
+    Field(json_schema_extra={"pattern": POSTCODE_PATTERN}),
+]
 GssCode = Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")]
 # An email address as far as routing needs one: one @, no spaces, a dot inside the domain, at most
 # 254 characters (RFC 5321). Checked by pydantic-core's own regex engine: email-validator's full
@@ -65,8 +92,52 @@ AgencyCode = Annotated[
 ]
 
 
+def _given(field: str, type_: str) -> JsonDict:
+    """JSON Schema: `field` is present and not null."""
+    return {"required": [field], "properties": {field: {"type": type_}}}
+
+
+def _when(field: str, values: list[str], then: JsonDict) -> JsonDict:
+    values_: list[JsonValue] = list(values)
+    return {"if": {"required": [field], "properties": {field: {"enum": values_}}}, "then": then}
+
+
+# The cross-field rules of the validators below, as JSON Schema (OpenAPI 3.1), so that the
+# schema alone says which submissions are accepted. Dates relative to `submitted_at` cannot be
+# said in JSON Schema; those stay in the validators only.
+_REFERRER_RULES: JsonDict = {
+    "allOf": [
+        _when("kind", ["professional"], _given("organisation", "string")),
+        {"anyOf": [_given("email", "string"), _given("phone", "string")]},
+    ]
+}
+_SAFE_CONTACT_RULES: JsonDict = {
+    "allOf": [
+        _when("method", ["phone", "text"], _given("phone", "string")),
+        _when("method", ["email"], _given("email", "string")),
+    ]
+}
+_VICTIM_RULES: JsonDict = {"anyOf": [_given("date_of_birth", "string"), _given("age", "integer")]}
+_SUBMISSION_RULES: JsonDict = {
+    "if": {
+        "required": ["consent"],
+        "properties": {
+            "consent": {"required": ["given"], "properties": {"given": {"const": False}}}
+        },
+    },
+    "then": {
+        "properties": {
+            "referrer": {"properties": {"kind": {"const": "professional"}}},
+            "consent": _given("lawful_basis_without_consent", "string"),
+        }
+    },
+}
+
+
 class Referrer(ContractModel):
     """Who refers: a professional, the victim, or a member of the public."""
+
+    model_config = ConfigDict(json_schema_extra=_REFERRER_RULES)
 
     kind: ReferrerKind
     organisation: Name | None = None
@@ -87,6 +158,8 @@ class Referrer(ContractModel):
 class SafeContact(ContractModel):
     """How the victim can be reached safely, and whether voicemail is safe."""
 
+    model_config = ConfigDict(json_schema_extra=_SAFE_CONTACT_RULES)
+
     method: ContactMethod
     phone: Phone | None = None
     email: Email | None = None
@@ -104,6 +177,8 @@ class SafeContact(ContractModel):
 
 class Victim(ContractModel):
     """The person being stalked."""
+
+    model_config = ConfigDict(json_schema_extra=_VICTIM_RULES)
 
     name: Name
     date_of_birth: date | None = None
@@ -142,9 +217,9 @@ class Conduct(ContractModel):
     incident_count: Annotated[int, Field(ge=0, le=100_000)]
     first_incident_on: date | None = None
     last_incident_on: date | None = None
-    behaviours: Annotated[list[Behaviour], Field(max_length=len(Behaviour))] = Field(
-        default_factory=list
-    )
+    behaviours: Annotated[
+        list[Behaviour], Field(max_length=len(Behaviour), json_schema_extra={"uniqueItems": True})
+    ] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -165,6 +240,8 @@ class Risk(ContractModel):
 
 class ReferralSubmission(ContractModel):
     """A referral as an agency hands it over."""
+
+    model_config = ConfigDict(json_schema_extra=_SUBMISSION_RULES)
 
     submission_id: Id
     submitted_at: AwareDatetime

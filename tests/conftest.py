@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import summary
 from tests.support.infra import ROOT, ensure_infrastructure
 
 CASES = ROOT.parent / "shared" / "cases" / "public-routing-cases.jsonl"
@@ -41,3 +42,10 @@ def example_submission(public_cases: list[dict[str, Any]]) -> dict[str, Any]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Integration tests run last, so quick failures show first.
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    # Counts that CI must show (schemathesis requests and failures), without -s.
+    summary.write(terminalreporter, config)

@@ -13,9 +13,20 @@ import json
 import re
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
+
+# What asyncpg raises while PostgreSQL is down, restarting or unreachable: refused or reset
+# connections (OSError), timeouts, a connection closed under a query (InterfaceError), class 08
+# (connection exception) and class 57 (operator intervention: shutdown, starting up).
+UNAVAILABLE: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -25,10 +36,32 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections encode JSONB; raises if the database cannot be reached."""
+# How long one connection attempt may take, start-up handshake included. asyncpg's default is
+# 60 s: a server that accepts TCP but does not answer (still starting, overloaded, a half-dead
+# host) then held each request, and each pool slot being re-made, for a minute before anyone
+# was told; with this, a request waits at most this long before it is answered 503.
+CONNECT_TIMEOUT_SECONDS: Final = 5.0
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+) -> asyncpg.Pool:
+    """A pool whose connections encode JSONB; raises if the database cannot be reached.
+
+    A connection found closed (the server restarted) is re-made on its next acquire, so a
+    restart costs no more than the requests that were in flight.
+    """
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+        timeout=connect_timeout,
     )
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise RuntimeError("asyncpg returned no pool")
@@ -82,5 +115,5 @@ async def ping(pool: asyncpg.Pool) -> bool:
         async with pool.acquire(timeout=2) as conn:
             value: Any = await conn.fetchval("SELECT 1")
             return bool(value == 1)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
+    except (*UNAVAILABLE, asyncpg.PostgresError):
         return False

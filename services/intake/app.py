@@ -1,6 +1,7 @@
 """Intake's process: the HTTP API, the Kafka subscribers and the outbox relay.
 
-HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id}, /healthz, /readyz, /metrics.
+HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id} (`api.py`), /healthz, /readyz,
+       /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD, 503).
 Kafka: `referrals.submitted.v1` (agency systems) -> accepted, or `referrals.rejected.v1`;
        `referrals.decided.v1` and `ops.events.v1` -> the status timeline.
        A body that cannot be decoded (bad UTF-8, bad JSON, nested too deep) is a poison message:
@@ -14,20 +15,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
-from uuid import UUID, uuid4
+from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import structlog
-from fastapi import Depends, FastAPI, Header
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from faststream import StreamMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.db import apply_migrations, create_pool
+from services.common.db import UNAVAILABLE, apply_migrations, create_pool
+from services.common.http import BearerAuth, BodySizeLimit, HeadAsGet, unavailable_handler
 from services.common.kafka import (
     PoisonMessage,
     dead_letter_middleware,
@@ -47,16 +48,12 @@ from services.common.runtime import (
 from services.common.settings import dsn
 from services.intake import domain
 from services.intake.adapters.store import OUTBOX, IntakeStore
+from services.intake.api import add_referral_routes
 from services.intake.config import IntakeSettings
 from services.intake.domain import IdempotencyConflict, SubmissionRefused, rejected_ops_event
 from services.intake.errors import validation_errors
 from services.intake.handlers import accept_submission
-from services.intake.http_errors import (
-    BodySizeLimit,
-    error_response,
-    http_error_handler,
-    validation_error_handler,
-)
+from services.intake.http_errors import http_error_handler, validation_error_handler
 from services.intake.web import mount_web, web_form
 from shared import (
     Decision,
@@ -83,28 +80,6 @@ TIMELINE_STATES = {
     ReferralState.REROUTED,
     ReferralState.OVERDUE,
 }
-
-
-class Accepted(BaseModel):
-    referral_id: UUID
-    submission_id: str
-    status: str
-    received_at: datetime
-
-
-class StatusEntry(BaseModel):
-    state: str
-    at: datetime
-    pathway: str | None = None
-    provider: str | None = None
-    priority: str | None = None
-
-
-class ReferralStatus(BaseModel):
-    referral_id: UUID
-    submission_id: str
-    status: str
-    timeline: list[StatusEntry]
 
 
 @dataclass
@@ -198,9 +173,15 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    # Last added runs first: HEAD as GET, then the size limit, then authentication.
+    # A lambda: the store exists only once the lifespan has made the pool.
+    app.add_middleware(BearerAuth, authenticate=lambda token: rt.store.agency_for_token(token))  # noqa: PLW0108
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, unavailable_handler)
     add_health_routes(
         app,
         lambda: {
@@ -208,7 +189,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             "kafka": lambda: kafka_ready(rt.starter),
         },
     )
-    _add_referral_routes(app, rt)
+    add_referral_routes(app, rt.accept, lambda: rt.store)
     # The web referral form: same acceptance use case (rt.accept), drafts in intake's schema.
     mount_web(
         app,
@@ -223,111 +204,6 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         ),
     )
     return app
-
-
-def _unauthorised() -> JSONResponse:
-    return error_response(
-        401,
-        "a valid API key is required",
-        [
-            FieldError(
-                field="Authorization", code="unauthorised", message="send 'Bearer <api key>'"
-            ),
-        ],
-    )
-
-
-def _add_referral_routes(app: FastAPI, rt: Runtime) -> None:
-    async def agency(authorization: Annotated[str | None, Header()] = None) -> str | None:
-        if not authorization or not authorization.startswith("Bearer "):
-            return None
-        return await rt.store.agency_for_token(authorization.removeprefix("Bearer ").strip())
-
-    @app.post(
-        "/v1/referrals",
-        status_code=201,
-        response_model=Accepted,
-        tags=["referrals"],
-        responses={
-            200: {"model": Accepted, "description": "already accepted under this key"},
-            401: {},
-            409: {},
-            413: {},
-            422: {},
-        },
-    )
-    async def submit(
-        submission: ReferralSubmission,
-        agency_id: Annotated[str | None, Depends(agency)],
-        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
-    ) -> Any:
-        if agency_id is None:
-            return _unauthorised()
-        try:
-            accepted = await rt.accept(
-                submission,
-                agency_id=agency_id,
-                idempotency_key=idempotency_key,
-                channel="http",
-            )
-        except SubmissionRefused as exc:
-            return error_response(422, "the submission is not valid", exc.errors)
-        except IdempotencyConflict:
-            return error_response(
-                409,
-                "conflicting submission",
-                [
-                    FieldError(
-                        field="Idempotency-Key" if idempotency_key else "submission_id",
-                        code="conflict",
-                        message="was already used for a different submission",
-                    )
-                ],
-            )
-        body = Accepted(
-            referral_id=accepted.referral_id,
-            submission_id=submission.submission_id,
-            status="received",
-            received_at=accepted.received_at,
-        )
-        structlog.contextvars.bind_contextvars(referral_id=str(accepted.referral_id))
-        log.info("referral accepted", created=accepted.created, channel="http")
-        return JSONResponse(
-            body.model_dump(mode="json"),
-            status_code=201 if accepted.created else 200,
-            headers={"Location": f"/v1/referrals/{accepted.referral_id}"},
-        )
-
-    @app.get(
-        "/v1/referrals/{referral_id}",
-        response_model=ReferralStatus,
-        tags=["referrals"],
-        responses={401: {}, 404: {}},
-    )
-    async def status(referral_id: UUID, agency_id: Annotated[str | None, Depends(agency)]) -> Any:
-        if agency_id is None:
-            return _unauthorised()
-        found = await rt.store.timeline(referral_id, agency_id)
-        if found is None:
-            return error_response(
-                404,
-                "no such referral",
-                [
-                    FieldError(
-                        field="referral_id",
-                        code="not_found",
-                        message="no referral of yours has this id",
-                    ),
-                ],
-            )
-        submission_id, entries = found
-        timeline = [StatusEntry(**e.__dict__) for e in entries]
-        return ReferralStatus(
-            referral_id=referral_id,
-            submission_id=submission_id,
-            status=timeline[-1].state if timeline else "received",
-            timeline=timeline,
-        )
 
 
 async def _undecoded(msg: StreamMessage[Any]) -> Any:

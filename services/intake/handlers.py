@@ -15,7 +15,8 @@ from services.common.outbox import OutboxMessage
 from services.intake.adapters.store import StoredReferral
 from services.intake.domain import (
     Accepted,
-    IdempotencyConflict,
+    IdempotencyKeyConflict,
+    SubmissionConflict,
     SubmissionRefused,
     body_digest,
     clock_problems,
@@ -31,14 +32,18 @@ SOURCE = f"urn:nottssas:{Service.INTAKE.value}"
 
 
 class ReferralStore(Protocol):
-    async def find(self, agency_id: str, idempotency_key: str) -> StoredReferral | None: ...
+    async def find(self, agency_id: str, submission_id: str) -> StoredReferral | None: ...
+
+    async def key_owner(self, agency_id: str, idempotency_key: str) -> str | None: ...
+
+    async def bind_key(self, agency_id: str, idempotency_key: str, submission_id: str) -> str: ...
 
     async def insert_with_outbox(
         self,
         *,
         referral_id: UUID,
         agency_id: str,
-        idempotency_key: str,
+        idempotency_key: str | None,
         submission_id: str,
         digest: bytes,
         submission: dict[str, object],
@@ -46,6 +51,10 @@ class ReferralStore(Protocol):
         received_at: datetime,
         messages: Sequence[OutboxMessage],
     ) -> bool: ...
+
+
+# A lost race is followed by one more look; a third is only possible if rows vanish.
+_ATTEMPTS = 3
 
 
 async def accept_submission(
@@ -59,65 +68,80 @@ async def accept_submission(
     new_id: Callable[[], UUID],
     clock_skew: timedelta,
 ) -> Accepted:
-    """Store a valid submission once per (agency, key), with its `referrals.received.v1` outbox row.
+    """Store a valid submission once per (agency, submission_id), with its outbox rows.
 
-    Raises SubmissionRefused (a rule beyond the contract model: the clock, storable text)
-    or IdempotencyConflict.
+    `idempotency_key` (HTTP's optional header) is an extra name for the submission: the same
+    key with another submission_id is refused. Raises SubmissionRefused (a rule beyond the
+    contract model: the clock, storable text), SubmissionConflict or IdempotencyKeyConflict.
     """
     received_at = now()
     problems = text_problems(submission) + clock_problems(submission, received_at, clock_skew)
     if problems:
         raise SubmissionRefused(problems)
-    key = idempotency_key or submission.submission_id
+    submission_id = submission.submission_id
     digest = body_digest(submission)
 
-    existing = await store.find(agency_id, key)
-    if existing is None:
+    for _ in range(_ATTEMPTS):
+        owner = await store.key_owner(agency_id, idempotency_key) if idempotency_key else None
+        if owner is not None and owner != submission_id:
+            raise IdempotencyKeyConflict(None)
+        existing = await store.find(agency_id, submission_id)
+        if existing is not None:
+            if existing.body_digest != digest:
+                raise SubmissionConflict(existing.referral_id)
+            if (
+                idempotency_key
+                and owner is None
+                and await store.bind_key(agency_id, idempotency_key, submission_id) != submission_id
+            ):
+                raise IdempotencyKeyConflict(None)
+            return Accepted(existing.referral_id, created=False, received_at=existing.received_at)
         referral_id = new_id()
-        event = received_event(referral_id, received_at, agency_id, submission)
-        message = OutboxMessage(
-            topic=REFERRALS_RECEIVED,
-            key=str(referral_id),
-            headers=ce_headers(
-                type=TYPE_RECEIVED,
-                source=SOURCE,
-                time=received_at,
-                subject=str(referral_id),
-                id=f"received:{referral_id}",
-            ),
-            payload=event.model_dump_json().encode(),
-        )
-        # Its PII-free announcement on ops.events.v1 commits with it, through the same outbox.
-        ops = OutboxMessage(
-            topic=OPS_EVENTS,
-            key=str(referral_id),
-            headers=ce_headers(
-                type=TYPE_OPS_EVENT,
-                source=SOURCE,
-                time=received_at,
-                subject=str(referral_id),
-                id=f"ops:received:{referral_id}",
-            ),
-            payload=received_ops_event(referral_id, received_at).model_dump_json().encode(),
-        )
         created = await store.insert_with_outbox(
             referral_id=referral_id,
             agency_id=agency_id,
-            idempotency_key=key,
-            submission_id=submission.submission_id,
+            idempotency_key=idempotency_key,
+            submission_id=submission_id,
             digest=digest,
             submission=submission.model_dump(mode="json"),
             channel=channel,
             received_at=received_at,
-            messages=[message, ops],
+            messages=_announcements(referral_id, received_at, agency_id, submission),
         )
         if created:
             return Accepted(referral_id, created=True, received_at=received_at)
-        # Lost a race with a concurrent duplicate: fall through to compare with the winner.
-        existing = await store.find(agency_id, key)
-        if existing is None:  # pragma: no cover - the winner's row must exist after a conflict
-            raise RuntimeError("idempotency conflict without a stored referral")
+        # Lost a race with a concurrent submission (same submission_id or same key): nothing of
+        # ours was written; look again and compare with the winner.
+    raise RuntimeError("idempotency conflict without a stored winner")  # pragma: no cover
 
-    if existing.body_digest != digest:
-        raise IdempotencyConflict(existing.referral_id)
-    return Accepted(existing.referral_id, created=False, received_at=existing.received_at)
+
+def _announcements(
+    referral_id: UUID, received_at: datetime, agency_id: str, submission: ReferralSubmission
+) -> list[OutboxMessage]:
+    """The `referrals.received.v1` event and its PII-free `ops.events.v1` announcement."""
+    event = received_event(referral_id, received_at, agency_id, submission)
+    message = OutboxMessage(
+        topic=REFERRALS_RECEIVED,
+        key=str(referral_id),
+        headers=ce_headers(
+            type=TYPE_RECEIVED,
+            source=SOURCE,
+            time=received_at,
+            subject=str(referral_id),
+            id=f"received:{referral_id}",
+        ),
+        payload=event.model_dump_json().encode(),
+    )
+    ops = OutboxMessage(
+        topic=OPS_EVENTS,
+        key=str(referral_id),
+        headers=ce_headers(
+            type=TYPE_OPS_EVENT,
+            source=SOURCE,
+            time=received_at,
+            subject=str(referral_id),
+            id=f"ops:received:{referral_id}",
+        ),
+        payload=received_ops_event(referral_id, received_at).model_dump_json().encode(),
+    )
+    return [message, ops]

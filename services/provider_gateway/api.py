@@ -2,15 +2,17 @@
 `POST /v1/assignments/{referral_id}/response` (answer it).
 
 Rules kept here:
-- the caller is the provider whose API key is the Bearer token (compared in constant time);
-  no key, an unknown key: 401;
+- the caller is the provider whose API key is the Bearer token (compared in constant time),
+  authenticated by the shared `BearerAuth` middleware before the body is read: no key, an
+  unknown key: 401 (before 413 or 422);
 - a provider reads only its own current assignment of a referral: another provider's, one that
   has passed to another provider, or none at all are the same 404, so a provider learns
   nothing about referrals that are not its own;
 - a provider answers only for itself and only for its own current assignment of that referral:
   a body naming another provider is 403, no such assignment 404, a move the assignment cannot
   make 409; the same answer twice is accepted again (200, `duplicate: true`);
-- error bodies name the field at fault and echo no input.
+- error bodies are the shared `ErrorBody`, documented per status; they name the field at
+  fault and echo no input.
 """
 
 # No `from __future__ import annotations` here: FastAPI must evaluate the route's annotations,
@@ -23,11 +25,22 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common.db import UNAVAILABLE
+from services.common.http import (
+    BearerAuth,
+    BodySizeLimit,
+    HeadAsGet,
+    error_docs,
+    http_error_handler,
+    unavailable_handler,
+)
 from services.provider_gateway.domain import InvalidTransition, NotCurrentAssignment
 from services.provider_gateway.handlers import Context, record_response
 from services.provider_gateway.ports import ReferralUnits
@@ -87,44 +100,72 @@ def provider_for_key(keys: Mapping[Provider, SecretStr], token: str) -> Provider
     return found
 
 
-def caller_of(
+def authenticator(
     keys: Mapping[Provider, SecretStr],
-) -> Callable[..., Awaitable[Provider | None]]:
-    """A dependency giving the provider whose key is the Bearer token, or None."""
+) -> Callable[[str], Awaitable[Provider | None]]:
+    """For `BearerAuth`: the provider whose key is the token, or None."""
 
-    async def caller(authorization: Annotated[str | None, Header()] = None) -> Provider | None:
-        if not authorization or not authorization.startswith("Bearer "):
-            return None
-        return provider_for_key(keys, authorization.removeprefix("Bearer ").strip())
+    async def authenticate(token: str) -> Provider | None:
+        return provider_for_key(keys, token)
 
-    return caller
+    return authenticate
 
 
-def unauthorised() -> JSONResponse:
-    return error(
-        401,
-        "a valid provider API key is required",
-        "Authorization",
-        "unauthorised",
-        "send 'Bearer <provider api key>'",
-    )
+bearer = HTTPBearer(auto_error=False, description="A provider API key: `Bearer <key>`.")
 
 
-def add_read_route(
-    app: FastAPI, keys: Mapping[Provider, SecretStr], store: Callable[[], ReferralUnits]
+async def caller(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Provider:
+    """The provider `BearerAuth` authenticated (declared with `bearer` for OpenAPI)."""
+    provider: Provider = request.state.caller
+    return provider
+
+
+# Stateful testing (schemathesis) and readers follow an assignment to its answer.
+_RESPONSE_LINK = {
+    "AnswerAssignment": {
+        "operationId": "answer_assignment",
+        "parameters": {"referral_id": "$response.body#/referral_id"},
+    }
+}
+
+
+def add_provider_api(
+    app: FastAPI,
+    keys: Mapping[Provider, SecretStr],
+    store: Callable[[], ReferralUnits],
+    ctx: Context,
+    *,
+    max_body_bytes: int,
 ) -> None:
+    """The providers' routes behind the shared edge: size limit, then authentication, HEAD, 503."""
+    # Last added runs first: HEAD as GET, then the size limit, then authentication.
+    app.add_middleware(BearerAuth, authenticate=authenticator(keys))
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HeadAsGet)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, unavailable_handler)
+    add_read_route(app, store)
+    add_response_route(app, store, ctx)
+
+
+def add_read_route(app: FastAPI, store: Callable[[], ReferralUnits]) -> None:
     """Add `GET /v1/assignments/{referral_id}`: the caller's current assignment."""
-    caller = caller_of(keys)
 
     @app.get(
         "/v1/assignments/{referral_id}",
         response_model=CurrentAssignment,
         tags=["providers"],
-        responses={401: {}, 404: {}},
+        operation_id="read_assignment",
+        responses={
+            200: {"description": "your current assignment", "links": _RESPONSE_LINK},
+            **error_docs(401, 404, 422, 503),
+        },
     )
-    async def read(referral_id: UUID, provider: Annotated[Provider | None, Depends(caller)]) -> Any:
-        if provider is None:
-            return unauthorised()
+    async def read(referral_id: UUID, provider: Annotated[Provider, Depends(caller)]) -> Any:
         async with store().referral(referral_id) as tx:
             current = [
                 r
@@ -155,29 +196,22 @@ def add_read_route(
         )
 
 
-def add_response_route(
-    app: FastAPI,
-    keys: Mapping[Provider, SecretStr],
-    store: Callable[[], ReferralUnits],
-    ctx: Context,
-) -> None:
+def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Context) -> None:
     """Add the callback route (and its 422 handler) to `app`."""
     app.add_exception_handler(RequestValidationError, validation_error)
-    caller = caller_of(keys)
 
     @app.post(
         "/v1/assignments/{referral_id}/response",
         response_model=ResponseRecorded,
         tags=["providers"],
-        responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
+        operation_id="answer_assignment",
+        responses=error_docs(400, 401, 403, 404, 409, 413, 422, 503),
     )
     async def respond(
         referral_id: UUID,
         response: ProviderResponse,
-        provider: Annotated[Provider | None, Depends(caller)],
+        provider: Annotated[Provider, Depends(caller)],
     ) -> Any:
-        if provider is None:
-            return unauthorised()
         if response.provider is not provider:
             return error(
                 403,

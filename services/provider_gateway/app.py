@@ -45,7 +45,7 @@ from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.loops import listen, run_loop
 from services.provider_gateway.adapters.outbox import OUTBOX, OUTBOX_CHANNEL
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
-from services.provider_gateway.api import add_read_route, add_response_route
+from services.provider_gateway.api import add_provider_api
 from services.provider_gateway.config import GatewaySettings
 from services.provider_gateway.delivery import DeliveryWorker
 from services.provider_gateway.handlers import Context, check_half_missing, check_overdue
@@ -222,6 +222,5 @@ def create_app(
         },
     )
     keys = {p: ch.api_key for p, ch in providers.items()}
-    add_read_route(app, keys, lambda: rt.referrals)
-    add_response_route(app, keys, lambda: rt.referrals, ctx)
+    add_provider_api(app, keys, lambda: rt.referrals, ctx, max_body_bytes=settings.max_body_bytes)
     return app

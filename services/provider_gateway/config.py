@@ -89,6 +89,8 @@ class GatewaySettings(ServiceSettings):
     )
     database_url: SecretStr
     http_port: int = 8003
+    # The providers' API takes small JSON answers; anything larger is refused before parsing.
+    max_body_bytes: int = 64 * 1024
 
     nwa_webhook_url: str | None = None
     juno_webhook_url: str | None = None

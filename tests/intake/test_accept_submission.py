@@ -12,7 +12,12 @@ import pytest
 
 from services.common.outbox import OutboxMessage
 from services.intake.adapters.store import StoredReferral
-from services.intake.domain import IdempotencyConflict, SubmissionRefused
+from services.intake.domain import (
+    IdempotencyConflict,
+    IdempotencyKeyConflict,
+    SubmissionConflict,
+    SubmissionRefused,
+)
 from services.intake.handlers import accept_submission
 from shared import OpsEvent, ReferralReceived, ReferralState, ReferralSubmission, Service
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
@@ -21,19 +26,28 @@ NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
 
 
 class FakeStore:
+    """In memory, with the real store's uniqueness: (agency, submission_id) and (agency, key)."""
+
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], StoredReferral] = {}
+        self.keys: dict[tuple[str, str], str] = {}
         self.outbox: list[OutboxMessage] = []
 
-    async def find(self, agency_id: str, idempotency_key: str) -> StoredReferral | None:
-        return self.rows.get((agency_id, idempotency_key))
+    async def find(self, agency_id: str, submission_id: str) -> StoredReferral | None:
+        return self.rows.get((agency_id, submission_id))
+
+    async def key_owner(self, agency_id: str, idempotency_key: str) -> str | None:
+        return self.keys.get((agency_id, idempotency_key))
+
+    async def bind_key(self, agency_id: str, idempotency_key: str, submission_id: str) -> str:
+        return self.keys.setdefault((agency_id, idempotency_key), submission_id)
 
     async def insert_with_outbox(
         self,
         *,
         referral_id: UUID,
         agency_id: str,
-        idempotency_key: str,
+        idempotency_key: str | None,
         submission_id: str,
         digest: bytes,
         submission: dict[str, Any],
@@ -41,9 +55,13 @@ class FakeStore:
         received_at: datetime,
         messages: Sequence[OutboxMessage],
     ) -> bool:
-        if (agency_id, idempotency_key) in self.rows:
+        if (agency_id, submission_id) in self.rows:
             return False
-        self.rows[(agency_id, idempotency_key)] = StoredReferral(
+        if idempotency_key is not None:
+            if (agency_id, idempotency_key) in self.keys:
+                return False
+            self.keys[(agency_id, idempotency_key)] = submission_id
+        self.rows[(agency_id, submission_id)] = StoredReferral(
             referral_id, digest, received_at, submission_id
         )
         self.outbox.extend(messages)
@@ -133,13 +151,53 @@ async def test_a_different_body_under_the_same_key_is_a_conflict(
         await _accept(store, changed)
 
 
-async def test_the_idempotency_key_header_takes_precedence_over_the_submission_id(
+async def test_the_same_submission_with_any_key_or_none_is_one_referral(
     submission: ReferralSubmission,
 ) -> None:
     store = FakeStore()
     a = await _accept(store, submission, key="k-1")
-    b = await _accept(store, submission, key="k-2")
-    assert a.referral_id != b.referral_id
+    b = await _accept(store, submission)
+    c = await _accept(store, submission, key="k-2")
+    assert [a.created, b.created, c.created] == [True, False, False]
+    assert a.referral_id == b.referral_id == c.referral_id
+    assert [m.topic for m in store.outbox] == [REFERRALS_RECEIVED, OPS_EVENTS]
+
+
+async def test_different_content_under_a_submission_id_conflicts_naming_submission_id(
+    submission: ReferralSubmission, example_submission: dict[str, Any]
+) -> None:
+    store = FakeStore()
+    await _accept(store, submission, key="k-1")
+    example_submission["conduct"]["incident_count"] = 7
+    changed = ReferralSubmission.model_validate(example_submission)
+    for key in (None, "k-1", "k-2"):
+        with pytest.raises(SubmissionConflict) as caught:
+            await _accept(store, changed, key=key)
+        assert caught.value.field == "submission_id"
+    assert len(store.rows) == 1
+
+
+async def test_a_key_used_for_another_submission_conflicts_naming_the_header(
+    submission: ReferralSubmission, example_submission: dict[str, Any]
+) -> None:
+    store = FakeStore()
+    await _accept(store, submission, key="k-1")
+    other = ReferralSubmission.model_validate(example_submission | {"submission_id": "OTHER-1"})
+    with pytest.raises(IdempotencyKeyConflict) as caught:
+        await _accept(store, other, key="k-1")
+    assert caught.value.field == "Idempotency-Key"
+    assert set(store.rows) == {("police", submission.submission_id)}
+
+
+async def test_a_key_equal_to_another_submissions_id_is_no_conflict(
+    submission: ReferralSubmission, example_submission: dict[str, Any]
+) -> None:
+    store = FakeStore()
+    first = await _accept(store, submission)
+    other = ReferralSubmission.model_validate(example_submission | {"submission_id": "OTHER-2"})
+    second = await _accept(store, other, key=submission.submission_id)
+    assert second.created
+    assert second.referral_id != first.referral_id
 
 
 async def test_two_agencies_may_use_the_same_submission_id(submission: ReferralSubmission) -> None:
@@ -189,3 +247,22 @@ async def test_text_with_a_nul_character_is_refused_naming_each_field(
     assert {e.code for e in caught.value.errors} == {"nul_character"}
     assert store.rows == {}
     assert store.outbox == []
+
+
+async def test_kafka_and_http_share_one_rule_for_a_submission(
+    submission: ReferralSubmission,
+) -> None:
+    store = FakeStore()
+    over_http = await _accept(store, submission, key="k-1")
+    over_kafka = await accept_submission(
+        store,
+        submission,
+        agency_id="police",
+        idempotency_key=None,
+        channel="kafka",
+        now=lambda: NOW,
+        new_id=uuid4,
+        clock_skew=timedelta(minutes=5),
+    )
+    assert (over_kafka.referral_id, over_kafka.created) == (over_http.referral_id, False)
+    assert len(store.outbox) == 2

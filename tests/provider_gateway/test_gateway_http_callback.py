@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.provider_gateway.api import add_read_route, add_response_route, provider_for_key
+from services.provider_gateway.api import add_provider_api, provider_for_key
 from services.provider_gateway.domain import SlaPolicy
 from services.provider_gateway.handlers import (
     Context,
@@ -39,8 +39,7 @@ def ctx() -> Context:
 @pytest.fixture
 async def client(store: FakeReferralStore, ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    add_read_route(app, KEYS, lambda: store)
-    add_response_route(app, KEYS, lambda: store, ctx)
+    add_provider_api(app, KEYS, lambda: store, ctx, max_body_bytes=64 * 1024)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
         yield c

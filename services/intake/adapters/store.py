@@ -4,8 +4,9 @@ Rules kept here:
 - a referral and its outbox row are written in one transaction (`enqueue`, with a NOTIFY that
   wakes the relay when the transaction commits); the relay is the shared one in
   `services.common.outbox`, on the table described by `OUTBOX`;
-- the (agency, idempotency key) pair is unique: a concurrent duplicate inserts nothing and
-  the caller is handed the row that won;
+- (agency, submission_id) is unique among referrals that are not marked `duplicate_of`
+  (migration 0002), and (agency, idempotency key) names one submission: a concurrent duplicate
+  of either inserts nothing (its whole transaction rolls back) and the caller looks again;
 - an agency reads only the referrals it submitted.
 """
 
@@ -43,6 +44,16 @@ class TimelineEntry:
     priority: str | None
 
 
+_BIND_KEY: Final = (
+    "INSERT INTO idempotency_keys (agency_id, idempotency_key, submission_id)"
+    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+)
+
+
+class _KeyTaken(Exception):
+    """Raised inside the insert's transaction to roll it back: a concurrent request won the key."""
+
+
 def key_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -53,21 +64,43 @@ class IntakeStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def find(self, agency_id: str, idempotency_key: str) -> StoredReferral | None:
+    async def find(self, agency_id: str, submission_id: str) -> StoredReferral | None:
         row = await self._pool.fetchrow(
             "SELECT referral_id, body_digest, received_at, submission_id FROM referrals"
+            " WHERE agency_id = $1 AND submission_id = $2 AND duplicate_of IS NULL",
+            agency_id,
+            submission_id,
+        )
+        return StoredReferral(**dict(row)) if row else None
+
+    async def key_owner(self, agency_id: str, idempotency_key: str) -> str | None:
+        """The submission_id this agency's Idempotency-Key names, if it was used before."""
+        owner: str | None = await self._pool.fetchval(
+            "SELECT submission_id FROM idempotency_keys"
             " WHERE agency_id = $1 AND idempotency_key = $2",
             agency_id,
             idempotency_key,
         )
-        return StoredReferral(**dict(row)) if row else None
+        return owner
+
+    async def bind_key(self, agency_id: str, idempotency_key: str, submission_id: str) -> str:
+        """Name `submission_id` by the key unless it already names one; returns the owner."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_BIND_KEY, agency_id, idempotency_key, submission_id)
+            owner: str = await conn.fetchval(
+                "SELECT submission_id FROM idempotency_keys"
+                " WHERE agency_id = $1 AND idempotency_key = $2",
+                agency_id,
+                idempotency_key,
+            )
+            return owner
 
     async def insert_with_outbox(
         self,
         *,
         referral_id: UUID,
         agency_id: str,
-        idempotency_key: str,
+        idempotency_key: str | None,
         submission_id: str,
         digest: bytes,
         submission: dict[str, Any],
@@ -75,34 +108,45 @@ class IntakeStore:
         received_at: datetime,
         messages: Sequence[OutboxMessage],
     ) -> bool:
-        """Insert the referral, its first timeline entry and its outbox row; False if the key exists."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                "INSERT INTO referrals (referral_id, agency_id, idempotency_key, submission_id,"
-                " body_digest, submission, channel, received_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                " ON CONFLICT (agency_id, idempotency_key) DO NOTHING RETURNING referral_id",
-                referral_id,
-                agency_id,
-                idempotency_key,
-                submission_id,
-                digest,
-                submission,
-                channel,
-                received_at,
-            )
-            if inserted is None:
-                return False
-            await conn.execute(
-                "INSERT INTO referral_timeline (referral_id, state, at, source_event_id)"
-                " VALUES ($1, 'received', $2, $3)",
-                referral_id,
-                received_at,
-                f"received:{referral_id}",
-            )
-            for message in messages:
-                await enqueue(conn, OUTBOX, message)
-            return True
+        """Insert the referral, its key, first timeline entry and outbox rows, all or nothing.
+
+        False (nothing written) if the submission or the key is already taken.
+        """
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                inserted = await conn.fetchval(
+                    "INSERT INTO referrals (referral_id, agency_id, idempotency_key,"
+                    " submission_id, body_digest, submission, channel, received_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    " ON CONFLICT (agency_id, submission_id) WHERE duplicate_of IS NULL"
+                    " DO NOTHING RETURNING referral_id",
+                    referral_id,
+                    agency_id,
+                    idempotency_key,
+                    submission_id,
+                    digest,
+                    submission,
+                    channel,
+                    received_at,
+                )
+                if inserted is None:
+                    return False
+                if idempotency_key is not None:
+                    bound = await conn.execute(_BIND_KEY, agency_id, idempotency_key, submission_id)
+                    if bound.endswith(" 0"):
+                        raise _KeyTaken  # noqa: TRY301 - rolls the transaction back
+                await conn.execute(
+                    "INSERT INTO referral_timeline (referral_id, state, at, source_event_id)"
+                    " VALUES ($1, 'received', $2, $3)",
+                    referral_id,
+                    received_at,
+                    f"received:{referral_id}",
+                )
+                for message in messages:
+                    await enqueue(conn, OUTBOX, message)
+                return True
+        except _KeyTaken:
+            return False
 
     async def agency_for_token(self, token: str) -> str | None:
         agency: str | None = await self._pool.fetchval(

@@ -3,7 +3,9 @@
 from services.intake.domain.acceptance import (
     Accepted,
     IdempotencyConflict,
+    IdempotencyKeyConflict,
     IntakeError,
+    SubmissionConflict,
     SubmissionRefused,
     body_digest,
     clock_problems,
@@ -16,7 +18,9 @@ from services.intake.domain.acceptance import (
 __all__ = [
     "Accepted",
     "IdempotencyConflict",
+    "IdempotencyKeyConflict",
     "IntakeError",
+    "SubmissionConflict",
     "SubmissionRefused",
     "body_digest",
     "clock_problems",

@@ -8,13 +8,19 @@ Rules kept here:
   stored (PostgreSQL text and jsonb reject it) and no real referral needs it;
 - two submissions are "the same" when their canonical JSON is byte-identical after
   validation (so key order and postcode spacing do not matter, content does);
-- the same agency and idempotency key with the same body returns the original referral;
-  with a different body it is a conflict.
+- one rule on every path (HTTP with or without an Idempotency-Key, Kafka):
+  `(agency, submission_id)` identifies a submission; the same content again returns the
+  original referral; different content is a conflict naming `submission_id`;
+- an Idempotency-Key is an optional extra name for a submission: the first submission sent
+  with it owns it, and the key sent again with another submission_id is a conflict naming
+  the `Idempotency-Key` header.
 
 Errors (all subclass IntakeError):
     IntakeError
-     +-- SubmissionRefused    the body is valid JSON but breaks a rule (422)
-     +-- IdempotencyConflict  same key, different body (409)
+     +-- SubmissionRefused          the body is valid JSON but breaks a rule (422)
+     +-- IdempotencyConflict        a conflict with what was accepted before (409)
+          +-- SubmissionConflict    same submission_id, different content
+          +-- IdempotencyKeyConflict  the key already names another submission
 """
 
 from __future__ import annotations
@@ -45,9 +51,21 @@ class SubmissionRefused(IntakeError):
 
 
 class IdempotencyConflict(IntakeError):
-    def __init__(self, referral_id: UUID) -> None:
-        super().__init__("a different submission was already accepted under this idempotency key")
+    """A conflict with an earlier submission; `field` names what conflicts."""
+
+    field = "submission_id"
+
+    def __init__(self, referral_id: UUID | None) -> None:
+        super().__init__(f"{self.field} was already used for a different submission")
         self.referral_id = referral_id
+
+
+class SubmissionConflict(IdempotencyConflict):
+    field = "submission_id"
+
+
+class IdempotencyKeyConflict(IdempotencyConflict):
+    field = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
