@@ -3,7 +3,8 @@
 Starts (or reuses) the private Kafka and PostgreSQL with scripts/infra.sh, starts the pipeline
 as real processes on free ports, runs one row per fault and prints a Markdown table: accepted,
 delivered, lost, duplicate assignments, drain time and longest delay after recovery. Exits 1
-if any referral was lost or delivered under two webhook-ids, or a row could not run.
+if any referral was lost or delivered under two webhook-ids, a row could not run, or after a
+provider outage a waiting delivery arrived more than 60 s after the provider answered again.
 Service logs and the receiver's record are kept in $DEV_DIR/chaos/<time>/.
 """
 
@@ -15,7 +16,15 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from tests.chaos.matrix import ALL_ROWS, MODES, RowResult, Stack, run_row
+from tests.chaos.matrix import (
+    ALL_ROWS,
+    MODES,
+    RECOVERY_BOUND_SECONDS,
+    RowResult,
+    Stack,
+    recovery_too_slow,
+    run_row,
+)
 from tests.support.infra import DEV, ensure_infrastructure
 from tests.support.pipeline import build_pipeline, running
 
@@ -96,7 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         rows = wanted
     started = time.monotonic()
     results = asyncio.run(_run(args.mode, rows))
-    failed = [r.name for r in results if r.outcome is None or not r.outcome.ok or r.error]
+    failed = [
+        r.name
+        for r in results
+        if r.outcome is None or not r.outcome.ok or r.error or recovery_too_slow(r)
+    ]
+    slow = [r.name for r in results if recovery_too_slow(r)]
+    if slow:
+        print(
+            f"chaos: waiting deliveries took over {RECOVERY_BOUND_SECONDS:.0f} s after recovery in {slow}"
+        )
     total = sum(r.outcome.accepted for r in results if r.outcome)
     lost = sum(len(r.outcome.lost) for r in results if r.outcome)
     dupes = sum(len(r.outcome.duplicates) for r in results if r.outcome)

@@ -68,3 +68,18 @@ def test_the_record_file_is_read_and_a_torn_last_line_is_skipped(tmp_path: Path)
     record.write_text(json.dumps(line) + "\n" + json.dumps(line)[:20])
     assert read_record(record) == [Arrival("r1", "a1", "w1", _at(1))]
     assert read_record(tmp_path / "missing.jsonl") == []
+
+
+def test_a_provider_outage_row_fails_when_a_waiting_delivery_came_over_a_minute_after_recovery() -> (
+    None
+):
+    from tests.chaos.matrix import RowResult, recovery_too_slow
+
+    accepted = {"r1": _at(0), "r2": _at(0)}
+    quick = account(accepted, 0, [Arrival("r1", "a1", "w1", _at(70))], fault_end=_at(20))
+    slow = account(accepted, 0, [Arrival("r1", "a1", "w1", _at(81))], fault_end=_at(20))
+    assert not recovery_too_slow(RowResult("provider outage", quick, 1.0))
+    assert recovery_too_slow(RowResult("provider outage", slow, 1.0))
+    assert recovery_too_slow(RowResult("provider outage 30 min", slow, 1.0))
+    # Other faults are judged on loss and duplicates, not on this bound.
+    assert not recovery_too_slow(RowResult("kill -9 Kafka", slow, 1.0))
