@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.chaos.accounting import Arrival, account, read_record
+from tests.chaos.matrix import RowResult, recovery_too_slow
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -73,8 +74,6 @@ def test_the_record_file_is_read_and_a_torn_last_line_is_skipped(tmp_path: Path)
 def test_a_provider_outage_row_fails_when_a_waiting_delivery_came_over_a_minute_after_recovery() -> (
     None
 ):
-    from tests.chaos.matrix import RowResult, recovery_too_slow
-
     accepted = {"r1": _at(0), "r2": _at(0)}
     quick = account(accepted, 0, [Arrival("r1", "a1", "w1", _at(70))], fault_end=_at(20))
     slow = account(accepted, 0, [Arrival("r1", "a1", "w1", _at(81))], fault_end=_at(20))
