@@ -42,6 +42,7 @@ import asyncpg
 import structlog
 from faststream.kafka import KafkaBroker
 
+from services.common.loops import listen, run_loop
 from services.common.telemetry import current_trace_headers, trace_context
 
 log = structlog.get_logger(__name__)
@@ -168,6 +169,11 @@ class OutboxPublishFailed(Exception):
         self.unsent = unsent
         self.cause = cause
 
+    @property
+    def log_fields(self) -> dict[str, object]:
+        """What the relay's loop logs of this failure: counts and the cause's type name."""
+        return {"cause": self.cause, "sent": self.sent, "unsent": self.unsent}
+
 
 @dataclass(frozen=True)
 class _BatchOutcome:
@@ -282,41 +288,24 @@ class OutboxRelay:
         """Drain until cancelled: woken by NOTIFY, polling when idle, backing off on failure.
 
         `ready` says whether to publish at all (e.g. whether the broker has connected: publishing
-        to an unstarted broker only fails).
+        to an unstarted broker only fails). The loop and the listener are the shared ones of
+        `services.common.loops`: the listener re-listens on a new connection whenever its
+        connection is lost (a PostgreSQL restart), so wake-ups resume without waiting for polls.
         """
-        listener = await self._pool.acquire()
-        await listener.add_listener(self._table.channel, self.wake)
-        backoff = 0.5
+
+        async def step() -> int:
+            return await self.drain_once() if ready() else 0
+
+        listener = asyncio.create_task(listen(self._pool, {self._table.channel: self._wake}))
         try:
-            while True:
-                # Cleared before draining, so a NOTIFY that lands during the drain is not lost.
-                self._wake.clear()
-                try:
-                    published = await self.drain_once() if ready() else 0
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("outbox relay: database unavailable", error=type(exc).__name__)
-                except OutboxPublishFailed as exc:
-                    log.warning(
-                        "outbox relay: publish failed, will retry",
-                        error=exc.cause,
-                        sent=exc.sent,
-                        unsent=exc.unsent,
-                    )
-                except Exception as exc:  # noqa: BLE001 - the relay must outlive any one failure
-                    # No traceback: exception text may quote a payload.
-                    log.error(  # noqa: TRY400
-                        "outbox relay: unexpected error, will retry", error=type(exc).__name__
-                    )
-                else:
-                    backoff = 0.5
-                    if published:
-                        continue
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=idle_poll_seconds)
-                    continue
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff_seconds)
+            await run_loop(
+                f"outbox-relay:{self._table.channel}",
+                step,
+                idle_seconds=idle_poll_seconds,
+                wake=self._wake,
+                max_backoff_seconds=max_backoff_seconds,
+            )
         finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(self._table.channel, self.wake)
-            await self._pool.release(listener)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener

@@ -29,6 +29,7 @@ from faststream.kafka import KafkaBroker
 
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.loops import listen, run_loop
 from services.common.outbox import OutboxRelay, kafka_publisher
 from services.common.runtime import (
     BrokerStarter,
@@ -42,7 +43,6 @@ from services.common.settings import dsn
 from services.provider_gateway import metrics
 from services.provider_gateway.adapters.channels import KafkaSender, WebhookSender
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
-from services.provider_gateway.adapters.loops import listen, run_loop
 from services.provider_gateway.adapters.outbox import OUTBOX, OUTBOX_CHANNEL
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
 from services.provider_gateway.api import add_provider_api

@@ -40,7 +40,14 @@ async def run_loop(
         try:
             done = await step()
         except Exception as exc:  # noqa: BLE001 - any failure: wait and try again (see docstring)
-            log.warning("background step failed, will retry", loop=name, error=type(exc).__name__)
+            # An error may offer PII-free detail (`log_fields`: counts and codes, never input).
+            detail = getattr(exc, "log_fields", None)
+            log.warning(
+                "background step failed, will retry",
+                loop=name,
+                error=type(exc).__name__,
+                **(detail if isinstance(detail, dict) else {}),
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff_seconds)
             continue
