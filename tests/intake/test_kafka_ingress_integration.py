@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared.cloudevents import TYPE_SUBMITTED
 from shared.topics import (
     OPS_DEADLETTER,
     REFERRALS_RECEIVED,
@@ -30,7 +31,7 @@ from shared.topics import (
     REFERRALS_SUBMITTED,
 )
 from tests.support.infra import service_env
-from tests.support.kafka import Record, collect
+from tests.support.kafka import Record, cloudevent, collect
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,7 @@ async def send(
     agency: str | None = AGENCY,
 ) -> None:
     body = json.dumps(value).encode() if isinstance(value, dict) else value
-    headers = [("content-type", b"application/json")]
+    headers = [(k, v.encode()) for k, v in cloudevent(TYPE_SUBMITTED).items()]
     if agency is not None:
         headers.append(("agency-id", agency.encode()))
     await producer.send_and_wait(

@@ -36,7 +36,7 @@ from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
 from shared.topics import OPS_DEADLETTER, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import MakeReceived
 from tests.support.infra import service_env
-from tests.support.kafka import Record, collect, produce
+from tests.support.kafka import Record, cloudevent, collect, produce
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -162,7 +162,7 @@ async def test_poison_messages_are_dead_lettered_with_their_reason_and_the_consu
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     run = uuid4().hex[:8]
     not_json, not_referral = f"poison-bytes-{run}", f"poison-shape-{run}"
-    json_headers = {"content-type": "application/json"}
+    json_headers = cloudevent(TYPE_RECEIVED)
     await produce(
         bootstrap, REFERRALS_RECEIVED, b"\x00not json{", key=not_json, headers=json_headers
     )
