@@ -8,6 +8,7 @@ Kafka: `referrals.submitted.v1` (agency systems) -> accepted, or `referrals.reje
 Nothing connects at import time: the pool, the broker and the relay start in the lifespan.
 """
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -341,8 +342,9 @@ def _register_subscribers(rt: Runtime) -> None:
         except UndecodableBody:
             raise PoisonMessage("unparseable_json") from None
         except EnvelopeRefused as exc:
-            # Not a CloudEvent we accept: refused like an unknown agency, naming the header.
-            raw, errors = None, [envelope_error(exc)]
+            # Not a CloudEvent we accept: refused like an unknown agency, naming the header,
+            # and under its submission id if the body shows one, so the agency can match it.
+            raw, errors = _json_or_none(msg.body), [envelope_error(exc)]
         agency_id = headers.get(AGENCY_HEADER)
         submission_id = raw.get("submission_id") if isinstance(raw, dict) else None
         submission_id = submission_id if isinstance(submission_id, str) else None
@@ -447,6 +449,13 @@ def _register_subscribers(rt: Runtime) -> None:
             source_event_id=str(event.event_id),
             provider=event.provider,
         )
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 def envelope_error(exc: EnvelopeRefused) -> FieldError:
