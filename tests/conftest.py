@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.infra import ROOT, ensure_infrastructure
+from tests.support.report import LINES
 
 CASES = ROOT.parent / "shared" / "cases" / "public-routing-cases.jsonl"
 
@@ -41,3 +42,11 @@ def example_submission(public_cases: list[dict[str, Any]]) -> dict[str, Any]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Integration tests run last, so quick failures show first.
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Figures the CI log must show (the Kafka edge fuzzer's count, the outage's log lines).
+    if LINES:
+        terminalreporter.section("measured")
+        for line in LINES:
+            terminalreporter.write_line(line)

@@ -24,6 +24,7 @@ from tests.router.conftest import MakeReceived
 from tests.support.infra import ROOT, service_env
 from tests.support.kafka import cloudevent, collect, produce
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.report import report
 
 pytestmark = pytest.mark.integration
 OUTAGE_SECONDS = 10
@@ -65,7 +66,7 @@ def test_a_kafka_outage_is_a_few_log_lines_and_the_service_recovers(
     during = _lines(router) - before
     kafka("start")
     router.wait_ready("/readyz", timeout=120)
-    print(f"kafka-outage: {during} log lines in a {OUTAGE_SECONDS} s outage (limit {MAX_LINES})")
+    report(f"kafka-outage: {during} log lines in a {OUTAGE_SECONDS} s outage (limit {MAX_LINES})")
 
     referral: ReferralReceived = make_received()
     rid = str(referral.referral_id)
