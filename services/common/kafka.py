@@ -61,7 +61,15 @@ from shared.topics import OPS_ALERTS, OPS_DEADLETTER
 # Topics that outsiders write (per-agency and per-provider variants included): the only ones
 # where CloudEvents structured content mode is accepted.
 OUTSIDER_TOPIC_PREFIXES = ("referrals.submitted", "assignments.responses")
-__all__ = ["PoisonMessage", "dead_letter_middleware", "durable_subscriber", "publish_event"]
+__all__ = [  # PoisonMessage lives in `edge`; the services raise it from here
+    "LogContextMiddleware",
+    "PoisonMessage",
+    "dead_letter_middleware",
+    "durable_subscriber",
+    "make_broker",
+    "publish_event",
+    "source_uri",
+]
 
 log = structlog.get_logger(__name__)
 
