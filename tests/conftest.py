@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import summary
 from tests.support.infra import ROOT, ensure_infrastructure
+from tests.support.report import LINES
 
 CASES = ROOT.parent / "shared" / "cases" / "public-routing-cases.jsonl"
 
@@ -44,8 +44,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
 
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    # Counts that CI must show (schemathesis requests and failures), without -s.
-    summary.write(terminalreporter, config)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Figures the CI log must show (schemathesis's counts, the Kafka edge fuzzer's, the outage's
+    # log lines), whatever -s or capture says.
+    if LINES:
+        terminalreporter.section("measured")
+        for line in LINES:
+            terminalreporter.write_line(line)

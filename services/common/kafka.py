@@ -13,7 +13,16 @@ Rules kept here:
   group starts from the earliest offset, so nothing published before it first ran is missed;
 - a message that cannot be parsed or validated (a poison message) is published, by reference
   and with its reason, to `ops.deadletter.v1` and then acknowledged, so it never blocks its
-  partition; any other error propagates and the subscriber's ack policy redelivers it.
+  partition; any other error propagates and the subscriber's ack policy redelivers it;
+- parsing never raises (`edge.tolerant_parser`, on every subscriber of the broker): a header
+  that is not UTF-8 or a meaningful header sent twice is a poison message like any other;
+- every subscriber reads the CloudEvents envelope (`envelope.read_event`, the official SDK):
+  binary mode everywhere, structured mode too on the topics outsiders write; anything else is
+  a poison message naming the header at fault;
+- a dead letter carries only what the system minted or validated: its key and subject are the
+  original key if that is a referral id (a UUID), else the key's digest; its `error_fields`
+  name only fields of the contract (`edge.safe_field`); each raises a `dead_lettered` alert
+  on `ops.alerts.v1` (aggregated per topic and minute, `dead_letter_alerts`).
 """
 
 from __future__ import annotations
@@ -35,20 +44,34 @@ from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
-from shared import DeadLetter, Service, ce_headers, field_errors
-from shared.cloudevents import TYPE_DEADLETTER
-from shared.topics import OPS_DEADLETTER
+from services.common.dead_letter_alerts import DeadLetterAlerts
+from services.common.edge import (
+    PoisonMessage,
+    raise_edge_fault,
+    safe_field,
+    safe_id,
+    safe_key,
+    tolerant_parser,
+)
+from services.common.envelope import cloudevent_decoder
+from shared import DeadLetter, OpsAlert, Service, ce_headers, field_errors
+from shared.cloudevents import TYPE_DEADLETTER, TYPE_OPS_ALERT
+from shared.topics import OPS_ALERTS, OPS_DEADLETTER
+
+# Topics that outsiders write (per-agency and per-provider variants included): the only ones
+# where CloudEvents structured content mode is accepted.
+OUTSIDER_TOPIC_PREFIXES = ("referrals.submitted", "assignments.responses")
+__all__ = [  # PoisonMessage lives in `edge`; the services raise it from here
+    "LogContextMiddleware",
+    "PoisonMessage",
+    "dead_letter_middleware",
+    "durable_subscriber",
+    "make_broker",
+    "publish_event",
+    "source_uri",
+]
 
 log = structlog.get_logger(__name__)
-
-
-class PoisonMessage(Exception):
-    """A message that can never be processed as it stands; it belongs on the dead-letter topic."""
-
-    def __init__(self, reason_code: str, fields: list[str] | None = None) -> None:
-        super().__init__(reason_code)
-        self.reason_code = reason_code
-        self.fields = fields or []
 
 
 class LogContextMiddleware(BaseMiddleware):
@@ -59,7 +82,8 @@ class LogContextMiddleware(BaseMiddleware):
     ) -> Any:
         ids: dict[str, str] = {}
         if event_id := msg.headers.get("ce_id"):
-            ids["event_id"] = str(event_id)
+            # An outsider's event id could be anything: only an id we mint is logged as is.
+            ids["event_id"] = safe_id(str(event_id))
         raw_key = getattr(msg.raw_message, "key", None)
         if isinstance(raw_key, bytes) and _UUID.match(raw_key):
             # Only a UUID key is bound: it is a referral id (submission ids are the agency's).
@@ -92,6 +116,8 @@ def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         logger=structlog.get_logger("faststream"),
+        parser=tolerant_parser,
+        decoder=cloudevent_decoder(OUTSIDER_TOPIC_PREFIXES),
         middlewares=[
             KafkaTelemetryMiddleware(),
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id),
@@ -109,7 +135,12 @@ def durable_subscriber(
     description: str | None = None,
     decoder: CustomCallable | None = None,
 ) -> DefaultSubscriber:
-    """A subscriber that commits after handling and starts a new group from the earliest offset."""
+    """A subscriber that commits after handling and starts a new group from the earliest offset.
+
+    The broker's decoder reads the CloudEvents envelope and hands the handler the event's data,
+    unless `decoder` is given (intake's submissions read the envelope themselves, to refuse by
+    field).
+    """
     return broker.subscriber(
         topic,
         group_id=group_id,
@@ -163,19 +194,34 @@ def _reason(exc: BaseException) -> tuple[str, list[str]]:
 
 
 def _as_code(field: str) -> str:
-    return re.sub(r"[^a-z0-9_.:\-]", "_", field.lower().replace("[", ".").replace("]", ""))
+    return re.sub(r"[^a-z0-9_.:\-]", "_", safe_field(field).lower())
 
 
 def dead_letter_middleware(
-    service: Service, broker_ref: Callable[[], KafkaBroker]
+    service: Service, broker_ref: Callable[[], KafkaBroker], *, alert_window_seconds: float = 60.0
 ) -> Callable[..., BaseMiddleware]:
-    """Broker middleware that dead-letters poison messages and acknowledges them."""
+    """Broker middleware that dead-letters poison messages, raises their alert, and acks them."""
+
+    async def raise_alert(alert: OpsAlert) -> None:
+        await publish_event(
+            broker_ref(),
+            alert,
+            topic=OPS_ALERTS,
+            key=None,
+            ce_type=TYPE_OPS_ALERT,
+            service=service,
+            event_id=str(alert.alert_id),
+            at=alert.at,
+        )
+
+    alerts = DeadLetterAlerts(service, raise_alert, window_seconds=alert_window_seconds)
 
     class DeadLetterMiddleware(BaseMiddleware):
         async def consume_scope(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
             try:
+                raise_edge_fault(msg)
                 return await call_next(msg)
             # RecursionError: JSON nested too deeply to decode; the input itself is at fault,
             # and redelivering it would loop for ever.
@@ -186,39 +232,42 @@ def dead_letter_middleware(
                 UnicodeDecodeError,
                 RecursionError,
             ) as exc:
-                record = msg.raw_message
-                topic = getattr(record, "topic", "unknown")
-                reason, fields = _reason(exc)
-                letter = DeadLetter(
-                    dead_letter_id=uuid4(),
-                    at=datetime.now(UTC),
-                    service=service,
-                    source_topic=topic,
-                    source_partition=getattr(record, "partition", None),
-                    source_offset=getattr(record, "offset", None),
-                    reason_code=reason,
-                    error_fields=[_as_code(f) for f in fields],
-                )
-                raw_key = getattr(record, "key", None)
-                key = raw_key.decode(errors="replace") if isinstance(raw_key, bytes) else None
-                await publish_event(
-                    broker_ref(),
-                    letter,
-                    topic=OPS_DEADLETTER,
-                    key=key,
-                    ce_type=TYPE_DEADLETTER,
-                    service=service,
-                    subject=key,
-                )
-                log.warning(
-                    "message dead-lettered",
-                    source_topic=topic,
-                    reason_code=reason,
-                    error_fields=letter.error_fields,
-                    dead_letter_id=str(letter.dead_letter_id),
-                    partition=letter.source_partition,
-                    offset=letter.source_offset,
-                )
+                await _dead_letter(msg.raw_message, exc)
                 return None
+
+    async def _dead_letter(record: Any, exc: BaseException) -> None:
+        topic = getattr(record, "topic", "unknown")
+        reason, fields = _reason(exc)
+        letter = DeadLetter(
+            dead_letter_id=uuid4(),
+            at=datetime.now(UTC),
+            service=service,
+            source_topic=topic,
+            source_partition=getattr(record, "partition", None),
+            source_offset=getattr(record, "offset", None),
+            reason_code=reason,
+            error_fields=sorted({_as_code(f) for f in fields})[:50],
+        )
+        key = safe_key(getattr(record, "key", None))
+        await publish_event(
+            broker_ref(),
+            letter,
+            topic=OPS_DEADLETTER,
+            key=key,
+            ce_type=TYPE_DEADLETTER,
+            service=service,
+            subject=key,
+            event_id=str(letter.dead_letter_id),
+        )
+        log.warning(
+            "message dead-lettered",
+            source_topic=topic,
+            reason_code=reason,
+            error_fields=letter.error_fields,
+            dead_letter_id=str(letter.dead_letter_id),
+            partition=letter.source_partition,
+            offset=letter.source_offset,
+        )
+        await alerts.dead_lettered(topic, reason)
 
     return DeadLetterMiddleware

@@ -5,7 +5,9 @@ Rules kept here:
   `event_id` (bound by the broker's middleware), and any line written in a span its `trace_id`;
 - a redaction processor replaces the value of any key that names personal data, at any depth,
   so that logging a whole model or payload by mistake leaks nothing;
-- values that are pydantic models are dumped first so the redaction sees their fields.
+- values that are pydantic models are dumped first so the redaction sees their fields;
+- the Kafka client's repeated lines are collapsed into a first line and a count
+  (`log_repeats`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Final
 import structlog
 from pydantic import BaseModel
 
+from services.common.log_repeats import RepeatCollapser
 from services.common.telemetry import trace_fields
 
 REDACTED: Final = "[redacted]"
@@ -106,6 +109,8 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool | None = 
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
+    # While Kafka is down, aiokafka repeats itself ~100 times a second: first line, then a count.
+    handler.addFilter(RepeatCollapser())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

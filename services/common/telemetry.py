@@ -15,7 +15,8 @@ Rules kept here:
   exception's type is kept (`PrivateSpanExporter`, which also writes byte values as text);
   attributes are set by FastStream and the
   ASGI instrumentation (topics, partitions, keys that are referral ids, routes, status codes),
-  never from message bodies;
+  never from message bodies; a consumed key or correlation id that is not an id we mint is
+  exported as its digest;
 - `trace_fields` is a structlog processor that puts `trace_id` and `span_id` on every log line
   written inside a span.
 """
@@ -39,6 +40,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Status
 
+from services.common.edge import safe_id, safe_key
+
 TracesExporter = Literal["none", "console", "otlp"]
 
 TRACE_HEADERS: Final = ("traceparent", "tracestate")
@@ -59,6 +62,20 @@ def _text(value: Any) -> Any:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+# Attributes FastStream copies from a consumed message (its key, its `correlation_id` header):
+# input, so a span carries them only as the edge's digests unless they are ids we mint.
+_KEY: Final = "messaging.kafka.message.key"
+_CORRELATION_ID: Final = "messaging.message.conversation_id"
+
+
+def _attribute(name: str, value: Any) -> Any:
+    if name == _KEY and isinstance(value, bytes | str):
+        return safe_key(value)
+    if name == _CORRELATION_ID and isinstance(value, bytes | str):
+        return safe_id(_text(value))
+    return _text(value)
+
+
 def private_span(span: ReadableSpan) -> ReadableSpan:
     """The span without exception texts or status description (see the module's rules)."""
     return ReadableSpan(
@@ -66,7 +83,7 @@ def private_span(span: ReadableSpan) -> ReadableSpan:
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes={k: _text(v) for k, v in (span.attributes or {}).items()},
+        attributes={k: _attribute(k, v) for k, v in (span.attributes or {}).items()},
         events=[_private_event(e) for e in span.events],
         links=span.links,
         kind=span.kind,

@@ -10,7 +10,7 @@ Nothing connects at import time: the pool, the broker and the relay start in the
 """
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +28,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.db import UNAVAILABLE, apply_migrations, create_pool
+from services.common.edge import safe_field
+from services.common.envelope import EnvelopeRefused, UndecodableBody, read_event
 from services.common.http import BearerAuth, BodySizeLimit, HeadAsGet, unavailable_handler
 from services.common.kafka import (
     PoisonMessage,
@@ -211,20 +213,6 @@ async def _undecoded(msg: StreamMessage[Any]) -> Any:
     return msg.body
 
 
-async def _json_or_poison(
-    msg: StreamMessage[Any], original: Callable[[StreamMessage[Any]], Awaitable[Any]]
-) -> Any:
-    """The default JSON decoding, with any body it cannot decode made a poison message.
-
-    Without this, a body nested too deeply for `json` (RecursionError) escapes the dead-letter
-    middleware and is redelivered for ever, blocking its partition.
-    """
-    try:
-        return await original(msg)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise PoisonMessage("unparseable_json") from None
-
-
 def _register_subscribers(rt: Runtime) -> None:
     broker = rt.broker
 
@@ -237,16 +225,20 @@ def _register_subscribers(rt: Runtime) -> None:
         description="Referral submissions from agency systems (ReferralSubmission).",
     )
     async def on_submitted(msg: KafkaMessage) -> None:
-        try:
-            raw = json.loads(msg.body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise PoisonMessage("unparseable_json") from None
         headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in msg.headers.items()}
+        errors: list[FieldError] = []
+        try:
+            raw = read_event(headers, msg.body, structured=True)
+        except UndecodableBody:
+            raise PoisonMessage("unparseable_json") from None
+        except EnvelopeRefused as exc:
+            # Not a CloudEvent we accept: refused like an unknown agency, naming the header,
+            # and under its submission id if the body shows one, so the agency can match it.
+            raw, errors = _json_or_none(msg.body), [envelope_error(exc)]
         agency_id = headers.get(AGENCY_HEADER)
         submission_id = raw.get("submission_id") if isinstance(raw, dict) else None
         submission_id = submission_id if isinstance(submission_id, str) else None
-        errors: list[FieldError] = []
-        if agency_id not in rt.settings.kafka_agency_set:
+        if not errors and agency_id not in rt.settings.kafka_agency_set:
             errors = [
                 FieldError(
                     field=f"headers.{AGENCY_HEADER}",
@@ -254,7 +246,7 @@ def _register_subscribers(rt: Runtime) -> None:
                     message="is not a configured Kafka producer identity",
                 )
             ]
-        else:
+        elif not errors:
             try:
                 submission = ReferralSubmission.model_validate(raw)
                 assert agency_id is not None
@@ -306,13 +298,16 @@ def _register_subscribers(rt: Runtime) -> None:
             ce_type=TYPE_OPS_EVENT,
             service=Service.INTAKE,
         )
-        log.info("submission rejected", channel="kafka", error_fields=[e.field for e in errors])
+        log.info(
+            "submission rejected",
+            channel="kafka",
+            error_fields=sorted({safe_field(e.field) for e in errors}),
+        )
 
     @durable_subscriber(
         broker,
         REFERRALS_DECIDED,
         group_id="intake-timeline",
-        decoder=_json_or_poison,
         title="intake/decisions",
     )
     async def on_decided(decision: Decision, msg: KafkaMessage) -> None:
@@ -332,7 +327,6 @@ def _register_subscribers(rt: Runtime) -> None:
         broker,
         OPS_EVENTS,
         group_id="intake-timeline-ops",
-        decoder=_json_or_poison,
         title="intake/ops-events",
     )
     async def on_ops_event(event: OpsEvent) -> None:
@@ -347,10 +341,28 @@ def _register_subscribers(rt: Runtime) -> None:
         )
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def envelope_error(exc: EnvelopeRefused) -> FieldError:
+    """The refusal of a submission that is not a CloudEvent we accept, naming the header."""
+    return FieldError(
+        field=exc.field,
+        code=exc.code,
+        message="is not a CloudEvents 1.0 binary or structured (application/cloudevents+json) envelope",
+    )
+
+
 def _rejection_code(errors: list[FieldError]) -> str:
     """A closed-set reason for ops: who refused what, never the details."""
     codes = {e.code for e in errors}
     for code in ("unknown_agency", "conflict"):
         if code in codes:
             return code
+    if any(e.field.startswith("headers.") for e in errors):
+        return "invalid_envelope"
     return "validation_failed"

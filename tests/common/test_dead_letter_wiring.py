@@ -11,11 +11,13 @@ from faststream.kafka import TestKafkaBroker
 
 from services.common.kafka import dead_letter_middleware, make_broker
 from shared import ReferralReceived, Service
+from shared.cloudevents import TYPE_RECEIVED
 from shared.topics import OPS_DEADLETTER, REFERRALS_RECEIVED
+from tests.support.kafka import cloudevent
 
 POISON = [
-    (b"[" * 5000 + b"]" * 5000, "unparseable"),
-    (b"not json at all", "validation_failed"),
+    (b"[" * 5000 + b"]" * 5000, "unparseable_json"),
+    (b"not json at all", "unparseable_json"),
     (b'{"referral_id": "nope"}', "validation_failed"),
 ]
 
@@ -44,8 +46,11 @@ async def test_a_poison_message_is_dead_lettered_and_the_consumer_goes_on(
         "submission": example_submission,
     }
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(payload, topic=REFERRALS_RECEIVED, key=b"poison-key")
-        await test_broker.publish(good, topic=REFERRALS_RECEIVED, key=b"good-key")
+        headers = cloudevent(TYPE_RECEIVED)
+        await test_broker.publish(
+            payload, topic=REFERRALS_RECEIVED, key=b"poison-key", headers=headers
+        )
+        await test_broker.publish(good, topic=REFERRALS_RECEIVED, key=b"good-key", headers=headers)
 
     assert [letter["reason_code"] for letter in letters] == [reason]
     assert letters[0]["source_topic"] == REFERRALS_RECEIVED

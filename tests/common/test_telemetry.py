@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
+from services.common.edge import digest
 from services.common.outbox import OutboxMessage, OutboxTable, enqueue, kafka_publisher
 from services.common.telemetry import (
     PrivateSpanExporter,
@@ -61,11 +62,29 @@ def test_byte_attributes_are_written_as_text(
 ) -> None:
     tracer, memory = exported
     with tracer.start_as_current_span("consume") as span:
-        span.set_attribute("messaging.kafka.message.key", b"0b6f3a52-key")
+        span.set_attribute("messaging.kafka.message.key", _REFERRAL_ID.encode())
+        span.set_attribute("messaging.destination.name", b"referrals.decided.v1")
     (finished,) = memory.get_finished_spans()
     assert finished.attributes is not None
-    assert finished.attributes["messaging.kafka.message.key"] == "0b6f3a52-key"
+    assert finished.attributes["messaging.kafka.message.key"] == _REFERRAL_ID
+    assert finished.attributes["messaging.destination.name"] == "referrals.decided.v1"
     json.loads(finished.to_json())  # writable by the console exporter
+
+
+_REFERRAL_ID = "0b6f3a52-8f0e-4d59-9a4b-8d1f2e3c4b5a"
+
+
+def test_a_consumed_key_or_correlation_id_we_did_not_mint_is_exported_as_its_digest(
+    exported: tuple[Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, memory = exported
+    with tracer.start_as_current_span("consume") as span:
+        span.set_attribute("messaging.kafka.message.key", b"Sam Example \xff")
+        span.set_attribute("messaging.message.conversation_id", "sam@example.org")
+    (finished,) = memory.get_finished_spans()
+    assert finished.attributes is not None
+    assert finished.attributes["messaging.kafka.message.key"] == digest(b"Sam Example \xff")
+    assert finished.attributes["messaging.message.conversation_id"] == digest("sam@example.org")
 
 
 def test_log_lines_inside_a_span_carry_its_trace_and_span_ids(

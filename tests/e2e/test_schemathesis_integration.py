@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from tests.provider_gateway.gateway_processes import PROVIDERS, publish_referrals
-from tests.support import summary
 from tests.support.infra import ROOT, service_env
 from tests.support.pipeline import provision_demo_agency_env
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.report import report as report_line
 
 pytestmark = pytest.mark.integration
 
@@ -102,11 +102,10 @@ def _run(name: str, url: str, token: str, workdir: Path, **env: str) -> dict[str
     }
 
 
-def _check(result: dict[str, Any], name: str, config: pytest.Config) -> None:
+def _check(result: dict[str, Any], name: str) -> None:
     report = result["report"]
     failures = len(report["failures"]) + len(report["errors"])
-    summary.report(
-        config,
+    report_line(
         f"schemathesis: {name} {result['requests']} requests, {failures} failures"
         f" ({dict(result['statuses'])})",
     )
@@ -119,7 +118,7 @@ def test_schemathesis_finds_nothing_in_the_intake_api(
 ) -> None:
     processes, workdir = apis
     result = _run("intake", processes["intake"].url, stack_env["DEMO_AGENCY_API_KEY"], workdir)
-    _check(result, "intake", request.config)
+    _check(result, "intake")
     # Generated submissions reach acceptance, and the link to their status is followed.
     assert result["statuses"][("POST", 201)] > 0, result["output"]
     assert result["statuses"][("GET", 200)] > 0, result["output"]
@@ -140,5 +139,5 @@ def test_schemathesis_finds_nothing_in_the_gateway_api(
         workdir,
         SCHEMATHESIS_REFERRAL_ID=str(referral_id),
     )
-    _check(result, "gateway", request.config)
+    _check(result, "gateway")
     assert result["statuses"][("GET", 200)] > 0, result["output"]

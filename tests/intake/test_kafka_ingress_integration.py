@@ -8,7 +8,10 @@ Rules checked:
 - a submission whose `agency-id` header is missing or unknown is rejected naming the header;
 - bytes that are not JSON go to `ops.deadletter.v1` with a reason, and the consumer goes on;
 - the same submission sent twice is one referral; a different body under the same
-  submission id is rejected as a conflict.
+  submission id is rejected as a conflict;
+- a submission must be a CloudEvent: binary mode (`ce_*` headers) or structured mode
+  (`application/cloudevents+json`, the submission as the event's `data`); one that is
+  neither is rejected naming the header, and not stored.
 Messages that must be seen in order are sent to one partition explicitly.
 """
 
@@ -23,6 +26,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.common.edge import digest
+from shared.cloudevents import TYPE_SUBMITTED
 from shared.topics import (
     OPS_DEADLETTER,
     REFERRALS_RECEIVED,
@@ -31,7 +36,7 @@ from shared.topics import (
 )
 from tests.support.cloudevents_check import assert_valid_cloudevents, mark
 from tests.support.infra import service_env
-from tests.support.kafka import Record, collect
+from tests.support.kafka import Record, cloudevent, collect
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -80,9 +85,11 @@ async def send(
     *,
     key: str,
     agency: str | None = AGENCY,
+    envelope: dict[str, str] | None = None,
 ) -> None:
     body = json.dumps(value).encode() if isinstance(value, dict) else value
-    headers = [("content-type", b"application/json")]
+    ce = cloudevent(TYPE_SUBMITTED) if envelope is None else envelope
+    headers = [(k, v.encode()) for k, v in ce.items()]
     if agency is not None:
         headers.append(("agency-id", agency.encode()))
     await producer.send_and_wait(
@@ -223,7 +230,7 @@ async def test_unparseable_bytes_are_dead_lettered_with_a_reason_and_the_consume
     letters = await collect(
         bootstrap,
         OPS_DEADLETTER,
-        lambda r: r.key == poison_key,
+        lambda r: r.key == digest(poison_key),
         until=lambda kept: len(kept) >= 1,
         timeout=60,
     )
@@ -285,3 +292,41 @@ async def test_what_intake_writes_for_kafka_submissions_is_a_cloudevent_of_its_t
     await assert_valid_cloudevents(
         bootstrap, marks, expect=(REFERRALS_RECEIVED, REFERRALS_REJECTED, OPS_DEADLETTER)
     )
+
+
+async def test_a_submission_in_structured_mode_is_accepted_and_one_that_is_no_cloudevent_rejected(
+    intake: None,
+    producer: AIOKafkaProducer,
+    db: asyncpg.Connection,
+    stack_env: dict[str, str],
+    example_submission: dict[str, Any],
+) -> None:
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    plain, structured = fresh(example_submission), fresh(example_submission)
+    await send(
+        producer, plain, key=plain["submission_id"], envelope={"content-type": "application/json"}
+    )
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid4()),
+        "source": "urn:agency:notts-police",
+        "type": TYPE_SUBMITTED,
+        "datacontenttype": "application/json",
+        "data": structured,
+    }
+    await send(
+        producer,
+        event,
+        key=structured["submission_id"],
+        envelope={"content-type": "application/cloudevents+json"},
+    )
+
+    assert await received(bootstrap, {structured["submission_id"]})
+    [record] = await rejected(bootstrap, plain["submission_id"])
+    assert [(e["field"], e["code"]) for e in record.json()["errors"]] == [
+        ("headers.ce_specversion", "not_a_cloudevent")
+    ]
+    stored = await db.fetchval(
+        "SELECT count(*) FROM referrals WHERE submission_id = $1", plain["submission_id"]
+    )
+    assert stored == 0

@@ -29,6 +29,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.cloudevents import TYPE_RECEIVED, TYPE_SUBMITTED
 from shared.topics import (
     ASSIGNMENTS_RESPONSES,
     OPS_ALERTS,
@@ -39,7 +40,7 @@ from shared.topics import (
 )
 from tests.ops.markers import MarkedReferral, run_token
 from tests.support import cloudevents_check
-from tests.support.kafka import produce
+from tests.support.kafka import cloudevent, produce
 from tests.support.pipeline import Pipeline
 
 OPS = (OPS_EVENTS, OPS_ALERTS, OPS_DEADLETTER)
@@ -246,7 +247,7 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
     poison_json = json.dumps(
         {"referral_id": "not-a-uuid", "submission": {"victim": {"name": extra["poison received"]}}}
     ).encode()
-    kafka_headers = {"agency-id": "notts-police", "content-type": "application/json"}
+    kafka_headers = cloudevent(TYPE_SUBMITTED, agency_id="notts-police")
 
     async def send() -> None:
         await produce(
@@ -270,12 +271,16 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
             key=f"OPS-{token}-unparseable",
             headers=kafka_headers,
         )
-        await produce(bootstrap, REFERRALS_RECEIVED, poison_json, key=str(uuid4()))
+        received = cloudevent(TYPE_RECEIVED)
+        await produce(
+            bootstrap, REFERRALS_RECEIVED, poison_json, key=str(uuid4()), headers=received
+        )
         await produce(
             bootstrap,
             REFERRALS_RECEIVED,
             b"\xff\xfe" + extra["poison bytes"].encode(),
             key=str(uuid4()),
+            headers=received,
         )
 
     asyncio.run(send())

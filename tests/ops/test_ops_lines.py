@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
+from services.common.edge import digest
 from services.ops.domain import OpsRecord, format_record, render_table
 from shared import AlertKind, DeadLetter, OpsAlert, OpsEvent, Provider, ReferralState, Service
 
@@ -81,6 +82,21 @@ def test_a_dead_letter_line_points_at_the_original_by_topic_partition_and_offset
     assert "source=referrals.received.v1[2]@7" in line
     assert "fields=referral.submission.victim,referral.received_at" in line
     assert f"key={RID}" in line
+
+
+def test_a_dead_letter_key_that_is_not_a_referral_id_is_printed_as_its_digest() -> None:
+    letter = DeadLetter(
+        dead_letter_id=RID,
+        at=AT,
+        service=Service.INTAKE,
+        source_topic="referrals.submitted.v1",
+        reason_code="unparseable_json",
+    )
+    line = format_record(
+        _record("ops.deadletter.v1", letter.model_dump_json().encode(), key="Sam Example")
+    )
+    assert "Sam" not in line
+    assert f"key={digest('Sam Example')}" in line
 
 
 def test_an_invalid_message_is_named_by_position_and_size_never_by_content() -> None:

@@ -16,6 +16,7 @@ from services.provider_gateway.domain import SlaPolicy
 from services.provider_gateway.handlers import Context
 from services.provider_gateway.subscribers import register_subscribers
 from shared import Provider, Service
+from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED, TYPE_RESPONSE
 from shared.topics import (
     ASSIGNMENTS_RESPONSES,
     OPS_DEADLETTER,
@@ -24,6 +25,13 @@ from shared.topics import (
 )
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
+from tests.support.kafka import cloudevent
+
+TYPES = {
+    REFERRALS_RECEIVED: TYPE_RECEIVED,
+    REFERRALS_DECIDED: TYPE_DECIDED,
+    ASSIGNMENTS_RESPONSES: TYPE_RESPONSE,
+}
 
 
 @dataclass
@@ -34,7 +42,9 @@ class Wired:
 
     async def publish(self, body: Any, topic: str, key: UUID) -> None:
         payload = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body)
-        await self.broker.publish(payload.encode(), topic=topic, key=str(key).encode())
+        await self.broker.publish(
+            payload.encode(), topic=topic, key=str(key).encode(), headers=cloudevent(TYPES[topic])
+        )
 
 
 @pytest.fixture

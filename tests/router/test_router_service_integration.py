@@ -4,7 +4,7 @@ Rules shown here (app.py, handlers.py, adapters/store.py):
 - a ReferralReceived on `referrals.received.v1` comes out as its Decision on `referrals.decided.v1`,
   keyed by the referral id, with CloudEvents headers (`ce_id` = `decided:<referral_id>`);
 - a poison message (not JSON; JSON that is not a ReferralReceived) is dead-lettered on
-  `ops.deadletter.v1` under its original key with its reason, and the consumer goes on;
+  `ops.deadletter.v1` under its key's digest with its reason, and the consumer goes on;
 - killed (SIGKILL) halfway through a backlog and started again, the router decides every referral,
   and each referral has exactly one decision: one row in `decisions`, one decision downstream;
 - stopped (SIGTERM) halfway through a backlog, the router finishes the message in hand, commits,
@@ -31,13 +31,14 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.common.edge import digest
 from shared import ReferralReceived, ReferralSubmission, ce_headers
 from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
 from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import MakeReceived
 from tests.support.cloudevents_check import assert_valid_cloudevents, mark
 from tests.support.infra import service_env
-from tests.support.kafka import Record, collect, produce
+from tests.support.kafka import Record, cloudevent, collect, produce
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -163,7 +164,7 @@ async def test_poison_messages_are_dead_lettered_with_their_reason_and_the_consu
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     run = uuid4().hex[:8]
     not_json, not_referral = f"poison-bytes-{run}", f"poison-shape-{run}"
-    json_headers = {"content-type": "application/json"}
+    json_headers = cloudevent(TYPE_RECEIVED)
     await produce(
         bootstrap, REFERRALS_RECEIVED, b"\x00not json{", key=not_json, headers=json_headers
     )
@@ -180,16 +181,17 @@ async def test_poison_messages_are_dead_lettered_with_their_reason_and_the_consu
     letters = await collect(
         bootstrap,
         OPS_DEADLETTER,
-        lambda r: r.key in {not_json, not_referral},
+        lambda r: r.key in {digest(not_json), digest(not_referral)},
         until=lambda kept: len(kept) >= 2,
         timeout=60,
     )
+    # Keys that are not referral ids reach ops as digests only.
     by_key = {r.key: r.json() for r in letters}
-    assert set(by_key) == {not_json, not_referral}, router.tail()
-    assert by_key[not_json]["reason_code"] == "unparseable"
-    assert by_key[not_referral]["reason_code"] == "validation_failed"
-    assert {"referral.referral_id", "referral.received_at"} <= set(
-        by_key[not_referral]["error_fields"]
+    assert set(by_key) == {digest(not_json), digest(not_referral)}, router.tail()
+    assert by_key[digest(not_json)]["reason_code"] == "unparseable_json"
+    assert by_key[digest(not_referral)]["reason_code"] == "validation_failed"
+    assert {"referral.referral_id", "referral.received_at", "referral.unknown_field"} <= set(
+        by_key[digest(not_referral)]["error_fields"]
     )
     for letter in by_key.values():
         assert (letter["service"], letter["source_topic"]) == ("router", REFERRALS_RECEIVED)
@@ -302,14 +304,20 @@ async def test_what_the_router_writes_is_a_cloudevent_of_its_topic_and_schema(
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     marks = await mark(bootstrap)
     poison_key = f"poison-{uuid4().hex[:8]}"
-    await produce(bootstrap, REFERRALS_RECEIVED, b"{not json", key=poison_key)
+    await produce(
+        bootstrap,
+        REFERRALS_RECEIVED,
+        b"{not json",
+        key=poison_key,
+        headers=cloudevent(TYPE_RECEIVED),
+    )
     referral = make_received()
     await _send(bootstrap, referral)
     assert await _decisions(bootstrap, {str(referral.referral_id)}), router.tail()
     await collect(
         bootstrap,
         OPS_DEADLETTER,
-        lambda r: r.key == poison_key,
+        lambda r: r.key == digest(poison_key),  # ops carries a digest of an unvalidated key
         until=lambda kept: len(kept) >= 1,
         timeout=60,
     )

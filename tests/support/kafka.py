@@ -6,10 +6,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared import ce_headers
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,9 @@ async def collect(
                 for m in messages:
                     record = Record(
                         m.topic,
-                        m.key.decode() if m.key else None,
-                        {k: v.decode() for k, v in (m.headers or ())},
+                        # The edge tests and the fuzzer put undecodable bytes on these topics.
+                        m.key.decode(errors="replace") if m.key else None,
+                        {k: (v or b"").decode(errors="replace") for k, v in (m.headers or ())},
                         m.value or b"",
                     )
                     if _keeps(keep, record):
@@ -64,6 +68,14 @@ async def collect(
     finally:
         await consumer.stop()
     return kept
+
+
+def cloudevent(ce_type: str, *, subject: str | None = None, **extra: str) -> dict[str, str]:
+    """CloudEvents binary-mode headers (and any `extra` headers) for a test's message."""
+    headers = ce_headers(
+        type=ce_type, source="urn:nottssas:tests", time=datetime.now(UTC), subject=subject
+    )
+    return headers | {k.replace("_", "-"): v for k, v in extra.items()}
 
 
 def _keeps(keep: Callable[[Record], bool], record: Record) -> bool:

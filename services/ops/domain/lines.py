@@ -6,11 +6,15 @@ Rules kept here:
   each as `name=value`, absent ones left out;
 - a message that is not a valid model is printed as `invalid message` with its position and
   size, never its content (a producer that broke the contract may have sent anything);
-- times are UTC, ISO 8601, to the millisecond.
+- times are UTC, ISO 8601, to the millisecond;
+- a dead letter's key is printed only if it is a referral id or already a digest; any other
+  key (written before the services digested keys) is printed as its digest.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -90,6 +94,17 @@ def _alert(a: OpsAlert) -> str:
     return f"{head}  {rest}"
 
 
+_SHOWN_KEY = re.compile(
+    r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|sha256:[0-9a-f]{16})$"
+)
+
+
+def _shown_key(key: str | None) -> str | None:
+    if key is None or _SHOWN_KEY.match(key):
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def _dead_letter(d: DeadLetter, key: str | None) -> str:
     head = f"{when(d.at)}  {d.service.value:<16}  {'dead_letter':<18}"
     where = d.source_topic
@@ -98,7 +113,7 @@ def _dead_letter(d: DeadLetter, key: str | None) -> str:
     if d.source_offset is not None:
         where += f"@{d.source_offset}"
     rest = _pairs(
-        key=key,
+        key=_shown_key(key),
         source=where,
         reason=d.reason_code,
         fields=",".join(d.error_fields) or None,
