@@ -49,11 +49,14 @@ def _phone(raw: str) -> str:
 
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-/]+$")]
-# Surrounding whitespace is stripped before the length is checked, so text must hold
-# something else: the pattern (unanchored, as JSON Schema patterns are) says so.
-_SOMETHING = Field(json_schema_extra={"pattern": r"\S"})
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), _SOMETHING]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500), _SOMETHING]
+# Text must hold at least one visible character: not only whitespace or control characters
+# (a name of U+001D alone was accepted once). The class is spelt out, because `\s` means
+# different characters to pydantic's regex engine, Python's `re` (jsonschema) and ECMA-262
+# (schemathesis); this one means the same to all three, and the same pattern is both what the
+# model enforces and what the JSON Schema says (unanchored: "contains one").
+VISIBLE_PATTERN = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=VISIBLE_PATTERN)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=VISIBLE_PATTERN)]
 # The JSON Schema patterns say exactly what the validators above accept, so that a client (or a
 # test generator) working from the schema alone sends phones and postcodes that are accepted:
 # a phone is 7-24 of digits, spaces, brackets and dashes after an optional +, with 7 digits or

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared import ReferralSubmission
-from shared.submission import _phone, normalise_postcode
+from shared.submission import Referrer, _phone, normalise_postcode
 
 SCHEMA = ReferralSubmission.model_json_schema()
 DEFS = SCHEMA["$defs"]
@@ -72,6 +72,8 @@ def _break(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ("victim.safe_contact.phone", None),  # the chosen channel has its detail
         ("victim.date_of_birth", None),  # neither a date of birth nor an age
         ("victim.name", "   "),  # text is not blank
+        ("referrer.organisation", "\x1d"),  # nor a control character alone (schemathesis sent it)
+        ("victim.name", "\u3000\ufeff"),  # nor other Unicode spaces alone
         ("consent.given", False),  # no consent, and no lawful basis recorded
     ],
 )
@@ -83,3 +85,22 @@ def test_what_the_validators_refuse_the_schema_refuses_too(
     with pytest.raises(ValidationError):
         ReferralSubmission.model_validate(broken)
     assert not jsonschema_rs.is_valid(SCHEMA, broken)
+
+
+@FAST
+@given(st.text(alphabet=st.characters(codec="utf-8", max_codepoint=0x3100), max_size=6))
+def test_text_is_accepted_exactly_when_the_schema_and_pythons_re_say_it_holds_a_visible_character(
+    value: str,
+) -> None:
+    """The model (pydantic's engine), jsonschema's (Python `re`) and an ECMA engine's reading of
+    the pattern agree: a Name is text with one visible character, whatever its spaces."""
+    body = {"kind": "self", "name": value, "email": "a@b.test"}
+    try:
+        Referrer.model_validate(body)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    pattern = _pattern("Referrer", "name")
+    stripped = value.strip()
+    assert accepted == (0 < len(stripped) <= 200 and bool(re.search(pattern, stripped)))
+    assert bool(re.search(pattern, value)) == bool(re.search(pattern, stripped))

@@ -235,7 +235,9 @@ async def test_text_with_a_nul_character_is_refused_naming_each_field(
 ) -> None:
     example_submission["victim"]["name"] = "Sam\x00Example"
     example_submission["conduct"]["behaviours"] = ["following"]
-    example_submission["victim"]["safe_contact"]["safe_times"] = "\x00"
+    example_submission["victim"]["safe_contact"]["safe_times"] = (
+        "after 6pm\x00"  # text holding a NUL (a NUL alone is no visible text)
+    )
     with_nul = ReferralSubmission.model_validate(example_submission)
     store = FakeStore()
     with pytest.raises(SubmissionRefused) as caught:
