@@ -7,49 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from services.intake.examples import SUBMISSION_EXAMPLES
 from shared import Decision, ReferralReceived
 
-SUBMISSION: dict[str, Any] = {
-    "submission_id": "NP-2026-000123",
-    "submitted_at": "2026-11-20T10:15:00+00:00",
-    "referrer": {
-        "kind": "professional",
-        "organisation": "Nottinghamshire Police",
-        "agency_code": "notts-police",
-        "name": "PC A. Example",
-        "email": "a.example@police.example",
-        "phone": None,
-    },
-    "victim": {
-        "name": "Sam Example",
-        "date_of_birth": "1990-05-01",
-        "age": None,
-        "gender": "female",
-        "postcode": "NG7 2AH",
-        "local_authority_code": None,
-        "safe_contact": {
-            "method": "phone",
-            "phone": "07700900123",
-            "email": None,
-            "voicemail_safe": False,
-            "safe_times": "weekdays after 6pm",
-        },
-    },
-    "consent": {
-        "given": True,
-        "recorded_at": "2026-11-20T09:50:00+00:00",
-        "lawful_basis_without_consent": None,
-    },
-    "perpetrator": {"relationship": "stranger"},
-    "conduct": {
-        "incident_count": 3,
-        "first_incident_on": "2026-09-01",
-        "last_incident_on": "2026-11-18",
-        "behaviours": ["following", "unwanted_contact"],
-    },
-    "risk": {"level": "medium", "sdash_yes_count": 4},
-    "police_crime_reference": "CR-000123-26",
-}
+# The contract's example submission, as intake's OpenAPI document shows it (one copy of it).
+SUBMISSION: dict[str, Any] = SUBMISSION_EXAMPLES["professional"]["value"]
 
 # A Wednesday morning in November (GMT), so two working days later is Friday.
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
