@@ -68,7 +68,7 @@ def main() -> int:
     started = time.monotonic()
     for principal, grants in SERVICE_GRANTS.items():
         kafka_admin.create_scram_user(admin, principal, secrets[password_variable(principal)])
-        kafka_admin.grant(admin, principal, grants)
+        kafka_admin.sync(admin, principal, grants)
     took = time.monotonic() - started
     print(
         f"kafka_security: principals {', '.join(SERVICE_GRANTS)} and their ACLs "
