@@ -23,10 +23,14 @@ UPDATE decisions SET events_queued = false WHERE published_at IS NULL;
 
 -- `published_at` keeps its meaning (when Kafka acknowledged the decision, as the operators'
 -- `trace` shows it): the relay marking the decided row sent stamps its decision.
+-- A key that is not a referral id (the router writes none) is passed over rather than cast: a
+-- failed cast would fail the relay's whole batch, again and again.
 CREATE FUNCTION decision_published() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE decisions SET published_at = NEW.sent_at
-     WHERE referral_id = NEW.message_key::uuid AND published_at IS NULL;
+    IF NEW.message_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        UPDATE decisions SET published_at = NEW.sent_at
+         WHERE referral_id = NEW.message_key::uuid AND published_at IS NULL;
+    END IF;
     RETURN NULL;
 END
 $$;
