@@ -1,42 +1,108 @@
 """Hand-written fakes of the router's seams, for handler and wiring tests.
 
-`FakeDecisionStore` keeps the store's rules (`adapters/store.py`): the first decision stored for a
-referral wins, and a decision is marked published once.
+`FakeDecisionStore` keeps the store's rules (`adapters/store.py`, checked against it by
+`test_router_store_contract.py`): one decision per referral, the first stored wins; a
+transaction's decision, marks and outbox rows are kept if it ends and dropped if it raises; the
+outbox rows are the messages the real store would queue (built by the same function).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from shared import Decision, ReferralReceived
+from pydantic import BaseModel
+
+from services.common.outbox import OutboxMessage
+from services.common.outbox_events import cloudevent_message
+from services.router.ports import Stored
+from shared import Decision, ReferralReceived, Service
 
 
 class StoreDown(Exception):
     """The fake database is unreachable."""
 
 
+@dataclass
 class FakeDecisionStore:
-    """The router's DecisionRepository in a dict; `down` makes every call fail."""
+    """The router's `DecisionUnits` in dicts; `down` makes every call fail."""
 
-    def __init__(self) -> None:
-        self.decisions: dict[UUID, Decision] = {}
-        self.published: dict[UUID, datetime] = {}
-        self.down = False
+    decisions: dict[UUID, Stored] = field(default_factory=dict)
+    referrals_kept: dict[UUID, ReferralReceived] = field(default_factory=dict)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    down: bool = False
 
-    def _check(self) -> None:
+    @asynccontextmanager
+    async def referral(self, referral_id: UUID) -> AsyncIterator[FakeDecisionTx]:
         if self.down:
             raise StoreDown("database unreachable")
+        tx = FakeDecisionTx(self, referral_id)
+        yield tx  # an exception in the block skips the commit below: nothing is kept
+        tx.commit()
 
-    async def find(self, referral_id: UUID) -> tuple[Decision, bool] | None:
-        self._check()
-        found = self.decisions.get(referral_id)
-        return None if found is None else (found, referral_id in self.published)
+    def take_outbox(self) -> list[OutboxMessage]:
+        """The queued messages, removed (as the relay marks them sent)."""
+        taken, self.outbox = self.outbox, []
+        return taken
 
-    async def save(self, referral: ReferralReceived, decision: Decision) -> Decision:
-        self._check()
-        return self.decisions.setdefault(referral.referral_id, decision)
 
-    async def mark_published(self, referral_id: UUID, at: datetime) -> None:
-        self._check()
-        self.published.setdefault(referral_id, at)
+class FakeDecisionTx:
+    """One referral's transaction: changes staged, applied on commit."""
+
+    def __init__(self, store: FakeDecisionStore, referral_id: UUID) -> None:
+        self._store = store
+        self.referral_id = referral_id
+        self._decision: Stored | None = None
+        self._referral: ReferralReceived | None = None
+        self._queued: list[OutboxMessage] = []
+
+    def _current(self) -> Stored | None:
+        return self._decision or self._store.decisions.get(self.referral_id)
+
+    async def stored(self) -> Stored | None:
+        return self._current()
+
+    async def save(self, referral: ReferralReceived, decision: Decision) -> bool:
+        if self._current() is not None:
+            return False
+        self._decision, self._referral = Stored(decision, events_queued=True), referral
+        return True
+
+    async def mark_queued(self) -> bool:
+        current = self._current()
+        if current is None or current.events_queued:
+            return False
+        self._decision = Stored(current.decision, events_queued=True)
+        return True
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        self._queued.append(
+            cloudevent_message(
+                Service.ROUTER,
+                event,
+                topic=topic,
+                key=key,
+                ce_type=ce_type,
+                event_id=event_id,
+                at=at,
+            )
+        )
+
+    def commit(self) -> None:
+        if self._decision is not None:
+            self._store.decisions[self.referral_id] = self._decision
+        if self._referral is not None:
+            self._store.referrals_kept[self.referral_id] = self._referral
+        self._store.outbox.extend(self._queued)

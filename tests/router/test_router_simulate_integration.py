@@ -21,7 +21,7 @@ import pytest
 from services.common.db import apply_migrations, create_pool
 from services.router.adapters.rules_files import RULES_DIR
 from services.router.adapters.store import DecisionStore
-from services.router.app import MIGRATIONS
+from services.router.bootstrap import MIGRATIONS
 from services.router.domain import PostcodeIndex, compare
 from services.router.engine import CachedRules, Router
 from services.router.offline.commands import format_comparison
@@ -61,7 +61,8 @@ async def test_simulate_from_db_counts_what_the_stored_referrals_would_change(
         await apply_migrations(pool, MIGRATIONS)
         store, decide = DecisionStore(pool), Router(rules, onspd)
         for referral in [before, *stored]:
-            await store.save(referral, decide(referral))
+            async with store.referral(referral.referral_id) as tx:
+                await tx.save(referral, decide(referral))
     finally:
         await pool.close()
     expected = compare(stored, county_juno, rules, onspd)

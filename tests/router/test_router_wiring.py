@@ -1,8 +1,10 @@
 """The router's Kafka wiring with FastStream's TestKafkaBroker: no real broker, a fake store.
 
-Rules shown here (app.py, services/common/kafka.py): a ReferralReceived on `referrals.received.v1`
-comes out as its Decision on `referrals.decided.v1`, keyed by the referral id, with CloudEvents
-headers whose `ce_id` is `decided:<referral_id>`; a message that is not JSON, or is JSON but not a
+Rules shown here (bootstrap.py, subscribers.py, services/common/kafka.py and outbox.py): handling
+a ReferralReceived on `referrals.received.v1` publishes nothing itself but queues its Decision and
+the ops copy in the store's transaction; the relay's publisher (`kafka_publisher`, what the
+outbox relay publishes rows with) then puts the Decision on `referrals.decided.v1`, keyed by the
+referral id, with CloudEvents headers whose `ce_id` is `decided:<referral_id>`; a message that is not JSON, or is JSON but not a
 ReferralReceived, goes to `ops.deadletter.v1` with its reason (and the fields at fault, never their
 values) and the consumer goes on; any other failure (the store is down) is not dead-lettered but
 raised, so the ack policy redelivers the message.
@@ -21,8 +23,10 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.common.edge import digest
-from services.router.app import build_broker
+from services.common.outbox import kafka_publisher
+from services.router.bootstrap import build_broker
 from services.router.engine import CachedRules, Router
+from services.router.handlers import Context
 from shared import ReferralReceived
 from shared.cloudevents import TYPE_RECEIVED
 from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
@@ -67,12 +71,22 @@ class Wired:
     async def send_referral(self, referral: ReferralReceived) -> None:
         await self.send(referral.model_dump_json().encode(), str(referral.referral_id))
 
+    async def relay(self) -> int:
+        """Publish the committed outbox rows as the outbox relay does; returns how many."""
+        publish = kafka_publisher(self.broker)
+        rows = self.store.take_outbox()
+        for row in rows:
+            await publish(row)
+        return len(rows)
+
 
 @pytest.fixture
 async def wired(rules: CachedRules, directory: FakeDirectory) -> AsyncIterator[Wired]:
     store = FakeDecisionStore()
     broker = build_broker(
-        "127.0.0.1:1", decide=Router(rules, directory), store=lambda: store, now=lambda: NOW
+        "127.0.0.1:1",
+        store=lambda: store,
+        ctx=Context(decide=Router(rules, directory), now=lambda: NOW),
     )
     wired = Wired(broker, store)
 
@@ -98,6 +112,7 @@ async def test_a_received_referral_is_published_decided_keyed_by_its_id_with_clo
 ) -> None:
     referral = make_received(victim__gender="male")
     await wired.send_referral(referral)
+    assert await wired.relay() == 2
     (seen,) = wired.decided
     rid = str(referral.referral_id)
     assert (seen.body["referral_id"], seen.body["pathway"], seen.body["provider"]) == (
@@ -112,7 +127,7 @@ async def test_a_received_referral_is_published_decided_keyed_by_its_id_with_clo
     assert seen.headers["ce_source"] == "urn:nottssas:router"
     assert seen.headers["ce_subject"] == rid
     assert seen.headers["ce_specversion"] == "1.0"
-    assert wired.store.decisions[referral.referral_id].pathway.value == "stalking_advocacy"
+    assert wired.store.decisions[referral.referral_id].decision.pathway.value == "stalking_advocacy"
     assert wired.dead == []
 
 
@@ -121,6 +136,7 @@ async def test_a_decision_is_announced_on_ops_events_with_codes_only(
 ) -> None:
     referral = make_received(victim__gender="male")
     await wired.send_referral(referral)
+    await wired.relay()
     (event,) = wired.ops
     assert event.key == str(referral.referral_id).encode()
     assert (event.body["state"], event.body["service"]) == ("decided", "router")
@@ -137,6 +153,21 @@ async def test_a_redelivered_referral_is_not_published_twice(
     referral = make_received()
     await wired.send_referral(referral)
     await wired.send_referral(referral)
+    assert await wired.relay() == 2
+    assert [s.body["referral_id"] for s in wired.decided] == [str(referral.referral_id)]
+
+
+async def test_handling_a_referral_publishes_nothing_itself_its_events_wait_for_the_relay(
+    wired: Wired, make_received: MakeReceived
+) -> None:
+    referral = make_received()
+    await wired.send_referral(referral)
+    assert (wired.decided, wired.ops) == ([], [])
+    assert [(m.topic, m.headers["ce_id"]) for m in wired.store.outbox] == [
+        (REFERRALS_DECIDED, f"decided:{referral.referral_id}"),
+        (OPS_EVENTS, f"ops:decided:{referral.referral_id}"),
+    ]
+    await wired.relay()
     assert [s.body["referral_id"] for s in wired.decided] == [str(referral.referral_id)]
 
 
@@ -146,6 +177,7 @@ async def test_a_message_that_is_not_json_is_dead_lettered_and_the_next_referral
     await wired.send(b"\xff not json at all", key="poison-1")
     referral = make_received()
     await wired.send_referral(referral)
+    await wired.relay()
     (letter,) = wired.dead
     # The key was not validated, so ops sees its digest, not the key.
     assert letter.key == digest(b"poison-1").encode()
@@ -168,7 +200,7 @@ async def test_json_that_is_not_a_received_referral_is_dead_lettered_naming_its_
         "referral.submission.victim.postcode",
     }
     assert "NOT A POSTCODE" not in json.dumps(letter.body)
-    assert wired.decided == []
+    assert (wired.decided, wired.store.outbox) == ([], [])
     assert wired.store.decisions == {}
 
 
@@ -178,4 +210,5 @@ async def test_a_store_failure_is_raised_for_redelivery_not_dead_lettered(
     wired.store.down = True
     with pytest.raises(StoreDown):
         await wired.send_referral(make_received())
+    assert await wired.relay() == 0
     assert (wired.dead, wired.decided) == ([], [])

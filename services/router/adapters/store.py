@@ -1,45 +1,58 @@
-"""Router's PostgreSQL store: the one decision of each referral.
+"""Router's PostgreSQL store: the one decision of each referral, and the outbox that announces it.
 
 Rules kept here:
-- a referral has at most one decision: the first one stored wins, and a redelivered
-  referral gets the stored decision back (never a second, different one);
-- a decision is marked published only after Kafka acknowledged it.
+- a referral has at most one decision: the insert is `ON CONFLICT DO NOTHING`, so the first
+  stored wins and a concurrent or later copy stores nothing (and learns so);
+- everything about one referral happens in one transaction (`DecisionStore.referral`): the
+  decision and its outbox rows commit together or not at all; the rows are published by the
+  shared relay (`services.common.outbox`) on the table described by `OUTBOX`, whose NOTIFY wakes
+  it, and the relay marking the decided row sent stamps the decision's `published_at`
+  (migration 0003);
+- the referral is kept with its decision, for replaying a new rules version (`referrals`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Final
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel
 
-from shared import Decision, ReferralReceived
+from services.common.outbox import OutboxTable
+from services.common.outbox_events import emit
+from services.router.ports import Stored
+from shared import Decision, ReferralReceived, Service
+
+OUTBOX_CHANNEL: Final = "router_outbox"
+OUTBOX: Final = OutboxTable(channel=OUTBOX_CHANNEL, attempts_column="attempts")
 
 
-class DecisionStore:
-    """asyncpg implementation of the router's persistence."""
+class DecisionTx:
+    """One referral's transaction (implements `ports.DecisionUnit`)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, conn: asyncpg.Connection, referral_id: UUID) -> None:
+        self._conn = conn
+        self.referral_id = referral_id
 
-    async def find(self, referral_id: UUID) -> tuple[Decision, bool] | None:
-        """The stored decision and whether it was published, if any."""
-        row = await self._pool.fetchrow(
-            "SELECT decision, published_at FROM decisions WHERE referral_id = $1", referral_id
+    async def stored(self) -> Stored | None:
+        row = await self._conn.fetchrow(
+            "SELECT decision, events_queued FROM decisions WHERE referral_id = $1",
+            self.referral_id,
         )
         if row is None:
             return None
-        return Decision.model_validate(row["decision"]), row["published_at"] is not None
+        return Stored(Decision.model_validate(row["decision"]), row["events_queued"])
 
-    async def save(self, referral: ReferralReceived, decision: Decision) -> Decision:
-        """Store the decision unless one exists; returns the decision in force."""
-        row = await self._pool.fetchrow(
+    async def save(self, referral: ReferralReceived, decision: Decision) -> bool:
+        done: str = await self._conn.execute(
             "INSERT INTO decisions (referral_id, submission_id, received_at, referral,"
-            " rules_version, pathway, provider, priority, decision, decided_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (referral_id) DO UPDATE SET referral_id = decisions.referral_id"
-            " RETURNING decision",
+            " rules_version, pathway, provider, priority, decision, decided_at, events_queued)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true)"
+            " ON CONFLICT (referral_id) DO NOTHING",
             referral.referral_id,
             referral.submission.submission_id,
             referral.received_at,
@@ -51,14 +64,50 @@ class DecisionStore:
             decision.model_dump(mode="json"),
             decision.decided_at,
         )
-        return Decision.model_validate(row["decision"])
+        return done.endswith(" 1")
 
-    async def mark_published(self, referral_id: UUID, at: datetime) -> None:
-        await self._pool.execute(
-            "UPDATE decisions SET published_at = $2 WHERE referral_id = $1 AND published_at IS NULL",
-            referral_id,
-            at,
+    async def mark_queued(self) -> bool:
+        done: str = await self._conn.execute(
+            "UPDATE decisions SET events_queued = true"
+            " WHERE referral_id = $1 AND NOT events_queued",
+            self.referral_id,
         )
+        return done.endswith(" 1")
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        await emit(
+            self._conn,
+            OUTBOX,
+            Service.ROUTER,
+            event,
+            topic=topic,
+            key=key,
+            ce_type=ce_type,
+            event_id=event_id,
+            at=at,
+        )
+
+
+class DecisionStore:
+    """asyncpg implementation of the router's persistence (`ports.DecisionUnits`)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def referral(self, referral_id: UUID) -> AsyncIterator[DecisionTx]:
+        """One referral's transaction: committed if the block ends, rolled back if it raises."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield DecisionTx(conn, referral_id)
 
     async def referrals(self, since: datetime | None = None) -> AsyncIterator[ReferralReceived]:
         """Every stored referral (oldest first), for replaying a new rules version."""

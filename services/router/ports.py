@@ -1,0 +1,65 @@
+"""The seams between the router's use case and its adapters.
+
+The use case (`handlers`) depends on these protocols only; the asyncpg store
+(`adapters.store`) and the tests' in-memory fake implement them. Values crossing a seam are
+frozen. `Decide` is the routing policy bound to the rules and postcodes in force
+(`engine.load_decider`): the one input the policy reads is a `ReferralReceived`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared import Decision, ReferralReceived
+
+Decide = Callable[[ReferralReceived], Decision]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A referral's stored decision, and whether its events are in the outbox."""
+
+    decision: Decision
+    events_queued: bool
+
+
+class Emitter(Protocol):
+    """Queues an event in the caller's transaction (the same shape as the gateway's)."""
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None: ...
+
+
+class DecisionUnit(Emitter, Protocol):
+    """One referral's transaction: its decision and the events that announce it."""
+
+    async def stored(self) -> Stored | None: ...
+
+    async def save(self, referral: ReferralReceived, decision: Decision) -> bool:
+        """Store the decision with its referral; False if the referral already has one."""
+        ...
+
+    async def mark_queued(self) -> bool:
+        """Note that the stored decision's events are queued; False if they already were."""
+        ...
+
+
+class DecisionUnits(Protocol):
+    """Opens one referral's transaction (see adapters.store.DecisionStore)."""
+
+    def referral(self, referral_id: UUID) -> AbstractAsyncContextManager[DecisionUnit]: ...
