@@ -112,11 +112,12 @@ def _simulate_from_db(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from services.common.settings import dsn, missing_settings_message
-    from services.router.config import RouterSettings
+    from services.router.config import RouterDatabaseSettings
     from services.router.offline.commands import simulate_from_db_command
 
     try:
-        settings = RouterSettings()  # filled from the environment: ROUTER_DATABASE_URL
+        # Only the database: replaying stored referrals needs no Kafka principal.
+        settings = RouterDatabaseSettings()  # from the environment: ROUTER_DATABASE_URL
     except ValidationError as exc:
         print(f"router: {missing_settings_message(exc, 'ROUTER_')}", file=sys.stderr)
         return 2

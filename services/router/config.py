@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 
@@ -25,3 +25,11 @@ class RouterSettings(ServiceSettings):
     rules_path: Path | None = None
     # A newer ONSPD CSV, when the deployment provides one (else the packaged directory).
     postcodes_csv: Path | None = None
+
+
+class RouterDatabaseSettings(BaseSettings):
+    """What `simulate --from-db` reads: the router's database alone, no Kafka principal."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore", frozen=True)
+
+    database_url: SecretStr

@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 
+from services.common.kafka_security import PLAINTEXT
 from services.router.app import create_app
 from services.router.config import RouterSettings
 from shared import Decision, ReferralReceived
@@ -32,6 +33,8 @@ async def test_with_kafka_away_the_router_serves_health_and_stops_promptly(
         {
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
             "database_url": stack_env["ROUTER_DATABASE_URL"],
+            # Nothing listens on that port, so no principal is needed to find Kafka away.
+            "kafka_security": PLAINTEXT,
         }
     )
     app = create_app(settings, decide=_no_rules)
