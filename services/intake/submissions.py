@@ -5,8 +5,8 @@ Where the agency comes from (README "Kafka ingress trust model"):
   agency's principal (made by `agency-add`) write it, so the topic is the writer's identity.
   The `agency-id` header is never believed: one naming another agency is only noted in the log
   (`agency_header_mismatch`, no value). A topic naming an agency intake does not know (no row
-  in `agencies`) is dead-lettered `unknown_agency`: there is no agency to answer, and nothing
-  may be stored under it;
+  in `agencies`, which `agency-add` writes) is dead-lettered `unknown_agency`: no agency may
+  have referrals stored under it, and there is no one to answer;
 - `referrals.submitted.v1` (clients written for v1; in production only the bridge principal
   may write it): from the `agency-id` header, which must name one of INTAKE_KAFKA_AGENCIES,
   else the submission is rejected naming the header.
