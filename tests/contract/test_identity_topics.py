@@ -68,7 +68,7 @@ def test_an_agency_id_that_is_not_a_slug_makes_no_topic(agency: str) -> None:
 
 
 def test_a_pattern_group_is_measured_on_every_topic_it_matches_now() -> None:
-    groups = {
+    groups: dict[str, tuple[str, ...]] = {
         "intake-agency-submissions": (SUBMISSIONS_TOPIC_PATTERN,),
         "intake-submissions": ("referrals.submitted.v1",),
         "provider-gateway-provider-responses": (RESPONSES_TOPIC_PATTERN,),
