@@ -22,10 +22,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.common.kafka_security import KafkaSecurity
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = Path(os.environ.get("DEV_DIR", ROOT / ".dev"))
@@ -50,6 +53,17 @@ def ensure_infrastructure() -> dict[str, str]:
             key, value = line.split("=", 1)
             env[key] = value
     return env
+
+
+def connection() -> dict[str, Any]:
+    """aiokafka keyword arguments (TLS, SCRAM) of the `tooling` principal, from the stack's env:
+    the bench's own clients connect to the secured broker like the tests' do."""
+    env: dict[str, str] = {}
+    for line in (DEV / "stack.env").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key] = value
+    return KafkaSecurity.from_env(environ=env).aiokafka_kwargs()
 
 
 def free_port() -> int:
@@ -134,7 +148,7 @@ def provision_agency(env: dict[str, str], agency: str, token: str) -> None:
 
 async def ensure_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
     """A bench-only topic (the broker does not create topics by itself)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **connection())
     await admin.start()
     try:
         if topic not in await admin.list_topics():
@@ -146,7 +160,7 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
 async def skip_to_end(bootstrap: str, group: str, topic: str) -> None:
     """Commit the end of `topic` for `group` (its members must be stopped)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **connection()
     )
     await consumer.start()
     try:

@@ -20,12 +20,17 @@ from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.harness import connection
 from shared import ce_headers
 
 
 def producer(bootstrap: str, linger_ms: int = 5) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=linger_ms
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=linger_ms,
+        **connection(),
     )
 
 
@@ -69,7 +74,9 @@ class Watch:
     """The first broker timestamp of each wanted key published to `topic` after `start`."""
 
     def __init__(self, bootstrap: str, topic: str, keys: set[str]) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+        )
         self.topic, self.keys = topic, keys
         self.seen: dict[str, int] = {}
 
@@ -111,7 +118,7 @@ async def passthrough(
     messages per second from the first message read to the last ack and commit."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=f"bench-passthrough-{uuid4().hex}",
-        enable_auto_commit=False, max_poll_records=500,
+        enable_auto_commit=False, max_poll_records=500, **connection()
     )  # fmt: skip
     out = producer(bootstrap)
     await consumer.start()
@@ -141,7 +148,9 @@ async def passthrough(
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
     await consumer.start()
     try:
         parts = await partitions(consumer, topic)

@@ -18,7 +18,7 @@ import time
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from bench.harness import ensure_topic
+from bench.harness import connection, ensure_topic
 from bench.kafka_tools import partitions, producer
 from bench.load import example_body
 
@@ -53,7 +53,9 @@ async def paced_posts(url: str, token: str, tag: str, rate: int, seconds: int) -
 async def one_hop_latencies(bootstrap: str, rate: int, seconds: int) -> list[float]:
     """Milliseconds from send to receipt of `rate`/s messages over `seconds`."""
     await ensure_topic(bootstrap, HOP_TOPIC)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
     out = producer(bootstrap, linger_ms=0)  # as little delay as the client allows
     await consumer.start()
     await out.start()

@@ -5,7 +5,11 @@
 #   scripts/create_topics.sh
 #
 # Env: KAFKA_PARTITIONS (default 3), KAFKA_BOOTSTRAP (default 127.0.0.1:$KAFKA_PORT),
-#      PYTHON (default python3; only used to read the topic list, no packages needed).
+#      PYTHON (default python3; only used to read the topic list, no packages needed),
+#      KAFKA_CLIENT_CONFIG (Java client properties: security; default, for the project's own
+#      secured broker, .dev/kafka/admin.properties written by scripts/kafka.sh, which
+#      connects as the `admin` principal over TLS + SCRAM; "none" for a plain-text broker such
+#      as the three-node cluster's).
 # Needs the jars from `scripts/kafka.sh fetch` and a running broker (`scripts/kafka.sh start`).
 #
 # Speed: one JVM for all topics. A tiny AdminClient program (below) is compiled
@@ -20,7 +24,15 @@ KAFKA_CP="$KAFKA_LIBS/*"
 KAFKA_LOG4J="$ROOT/infra/kafka/log4j2.properties"
 TOOLS_DIR="$DEV_DIR/kafka/tools"
 KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-3}"
-KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
+if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
+    KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+    KAFKA_CLIENT_CONFIG="${KAFKA_CLIENT_CONFIG:-$DEV_DIR/kafka/admin.properties}"
+fi
+KAFKA_CLIENT_CONFIG="${KAFKA_CLIENT_CONFIG:-none}"
+if [[ "$KAFKA_CLIENT_CONFIG" != none && ! -r "$KAFKA_CLIENT_CONFIG" ]]; then
+    die "KAFKA_CLIENT_CONFIG=$KAFKA_CLIENT_CONFIG is not a readable file (scripts/kafka.sh start writes it)"
+fi
+export KAFKA_CLIENT_CONFIG
 PYTHON="${PYTHON:-python3}"
 # KAFKA_REPLICATION_FACTOR: 3 on the three-node cluster (scripts/kafka_cluster.sh), 1 on the single broker.
 REPLICATION_FACTOR="${KAFKA_REPLICATION_FACTOR:-1}"
@@ -76,6 +88,11 @@ public class CreateTopics {
         props.put(AdminClientConfig.CLIENT_ID_CONFIG, "create-topics");
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
         props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30000);
+        // Security (TLS, SASL) of the secured broker: the admin principal's client properties.
+        String config = System.getenv("KAFKA_CLIENT_CONFIG");
+        if (config != null && !config.equals("none")) {
+            try (java.io.FileReader reader = new java.io.FileReader(config)) { props.load(reader); }
+        }
         int failures = 0;
         try (Admin admin = Admin.create(props)) {
             Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
@@ -154,14 +171,16 @@ if command -v javac >/dev/null 2>&1; then
         die "creating or verifying topics on $KAFKA_BOOTSTRAP failed (broker log: $LOG_DIR/kafka.log)"
 else
     log "javac not found; falling back to one TopicCommand JVM per topic (slower)"
+    command_config=()
+    [[ "$KAFKA_CLIENT_CONFIG" == none ]] || command_config=(--command-config "$KAFKA_CLIENT_CONFIG")
     for topic in "${TOPICS[@]}"; do
         java -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$KAFKA_CP" org.apache.kafka.tools.TopicCommand \
-            --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$topic" \
+            "${command_config[@]}" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$topic" \
             --partitions "$KAFKA_PARTITIONS" --replication-factor "$REPLICATION_FACTOR" 2>&1 |
             grep -v 'could collide' || true
     done
     listed="$(java -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$KAFKA_CP" org.apache.kafka.tools.TopicCommand \
-        --bootstrap-server "$KAFKA_BOOTSTRAP" --list)" || die "listing topics on $KAFKA_BOOTSTRAP failed"
+        "${command_config[@]}" --bootstrap-server "$KAFKA_BOOTSTRAP" --list)" || die "listing topics on $KAFKA_BOOTSTRAP failed"
     for topic in "${TOPICS[@]}"; do
         grep -qxF "$topic" <<<"$listed" || die "topic $topic missing after creation (broker log: $LOG_DIR/kafka.log)"
         echo "  present  $topic"

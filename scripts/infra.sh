@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bring up (or down) everything the services stand on: secrets, PostgreSQL (installed from
 # Debian's packages if missing), the database and roles, Kafka (jars fetched from Maven
-# Central on first use) and the topics. Idempotent; each step waits for readiness.
+# Central on first use; TLS, SASL/SCRAM and ACLs on), the topics, and every service's Kafka
+# principal and ACLs. Idempotent; each step waits for readiness.
 #
 #   scripts/infra.sh up | down | status
 set -euo pipefail
@@ -21,6 +22,9 @@ up() {
   bash "$ROOT/scripts/postgres.sh" bootstrap
   bash "$ROOT/scripts/kafka.sh" start
   bash "$ROOT/scripts/create_topics.sh"
+  # The services' principals and ACLs (needs the venv: confluent-kafka's Admin API).
+  [[ -x "$ROOT/.venv/bin/python" ]] || die "no virtualenv at $ROOT/.venv; run: bash scripts/venv.sh"
+  "$ROOT/.venv/bin/python" "$ROOT/scripts/kafka_security.py"
   log "infrastructure ready in $((SECONDS - t0)) s"
 }
 

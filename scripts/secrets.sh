@@ -8,6 +8,9 @@
 #   set -a; . .dev/secrets.env; set +a
 # INTAKE_WEB_DRAFT_KEY (a token: base64url of 32 random bytes) is the web form's AES-256 key.
 # WEBHOOK_SECRET_* are Standard Webhooks secrets: "whsec_" + base64(24 random bytes).
+# KAFKA_*_PASSWORD are the Kafka principals' SCRAM passwords (broker, admin, one per service,
+# tooling for tests/demo/bench) and the broker's own (controller, keystore); see README "Kafka
+# security".
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,6 +30,15 @@ KEYS=(
     PROVIDER_API_KEY_EQUATION:token
     DEMO_AGENCY_API_KEY:token
     INTAKE_WEB_DRAFT_KEY:token
+    KAFKA_KEYSTORE_PASSWORD:token
+    KAFKA_BROKER_PASSWORD:token
+    KAFKA_CONTROLLER_PASSWORD:token
+    KAFKA_ADMIN_PASSWORD:token
+    KAFKA_INTAKE_PASSWORD:token
+    KAFKA_ROUTER_PASSWORD:token
+    KAFKA_GATEWAY_PASSWORD:token
+    KAFKA_OPS_PASSWORD:token
+    KAFKA_TOOLING_PASSWORD:token
 )
 
 # random_value KIND: print one fresh secret.

@@ -54,6 +54,7 @@ from services.common.edge import (
     tolerant_parser,
 )
 from services.common.envelope import cloudevent_decoder
+from services.common.kafka_security import KafkaSecurity
 from shared import DeadLetter, OpsAlert, Service, ce_headers, field_errors
 from shared.cloudevents import TYPE_DEADLETTER, TYPE_OPS_ALERT
 from shared.topics import OPS_ALERTS, OPS_DEADLETTER
@@ -101,8 +102,14 @@ def bootstrap_list(bootstrap_servers: str) -> list[str]:
     return [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
 
 
-def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
+def make_broker(
+    bootstrap_servers: str, *, client_id: str, security: KafkaSecurity | None = None
+) -> KafkaBroker:
     """A broker with an idempotent, acks=all producer (nothing connects until `start`).
+
+    `security` is the service's Kafka principal and TLS settings (`settings.kafka_security`);
+    None connects in plain text, which only an in-memory TestKafkaBroker or a plain-text
+    broker (the three-node drill cluster) accepts.
 
     Middlewares, outermost first: OpenTelemetry (the trace, from and into the headers);
     FastStream's Prometheus middleware (messages consumed and published, processing time and
@@ -113,6 +120,7 @@ def make_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
         bootstrap_list(bootstrap_servers),
         client_id=client_id,
+        security=security.faststream() if security is not None else None,
         acks="all",
         enable_idempotence=True,
         logger=structlog.get_logger("faststream"),

@@ -13,11 +13,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka import bootstrap_list
+from services.common.kafka_security import KafkaSecurity
+
+
+def _connection(security: KafkaSecurity | None) -> dict[str, Any]:
+    return security.aiokafka_kwargs() if security is not None else {}
 
 
 @dataclass(frozen=True)
@@ -37,9 +43,13 @@ class PartitionLag:
         return max(self.end - start, 0)
 
 
-async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+async def partitions(
+    bootstrap: str, topics: Iterable[str], *, security: KafkaSecurity | None = None
+) -> list[TopicPartition]:
     """Every partition of `topics`; raises LookupError for a topic that does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_list(bootstrap))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_list(bootstrap), **_connection(security)
+    )
     await admin.start()
     try:
         return await _partitions(admin, topics)
@@ -57,9 +67,16 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list
     return sorted(found)
 
 
-async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> list[PartitionLag]:
+async def group_lag(
+    bootstrap: str,
+    groups: dict[str, tuple[str, ...]],
+    *,
+    security: KafkaSecurity | None = None,
+) -> list[PartitionLag]:
     """Each group's committed offset and each partition's beginning and end offsets."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_list(bootstrap))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_list(bootstrap), **_connection(security)
+    )
     await admin.start()
     try:  # one admin connection for the partitions and the groups' offsets
         groups = expand_patterns(groups, await admin.list_topics())
@@ -72,7 +89,11 @@ async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> list[
         }
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_list(bootstrap),
+        enable_auto_commit=False,
+        **_connection(security),
+    )
     await consumer.start()
     try:
         ends = await consumer.end_offsets(wanted)

@@ -27,6 +27,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 from prometheus_client import Gauge
 
+from services.common.kafka_security import KafkaSecurity
 from services.common.lag import group_lag, lag_by_topic
 from shared import AlertKind, OpsAlert, Service
 
@@ -99,11 +100,16 @@ def consumer_groups(broker: KafkaBroker) -> dict[str, tuple[str, ...]]:
     return {group: tuple(sorted(topics)) for group, topics in sorted(groups.items())}
 
 
-def kafka_lag_source(bootstrap: str, groups: Mapping[str, tuple[str, ...]]) -> LagSource:
+def kafka_lag_source(
+    bootstrap: str,
+    groups: Mapping[str, tuple[str, ...]],
+    *,
+    security: KafkaSecurity | None = None,
+) -> LagSource:
     """Measures `groups` (group -> topics it reads) on the cluster at `bootstrap`."""
 
     async def measure() -> Mapping[tuple[str, str], int]:
-        return lag_by_topic(await group_lag(bootstrap, dict(groups)))
+        return lag_by_topic(await group_lag(bootstrap, dict(groups), security=security))
 
     return measure
 

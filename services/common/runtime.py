@@ -225,6 +225,7 @@ def start_monitor(
         lag=kafka_lag_source(
             settings.kafka_bootstrap_servers,
             consumer_groups(starter.broker) if groups is None else groups,
+            security=settings.kafka_security,
         ),
         alarm=LagAlarm(threshold=settings.consumer_lag_alert_threshold),
         raise_alert=raise_alert,

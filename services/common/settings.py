@@ -1,15 +1,48 @@
 """Settings shared by every service; each service's `config.py` extends `ServiceSettings`.
 
-Rule kept here: a required secret has no default, and a missing one fails at start-up with
-a message naming the environment variable (`missing_settings_message`).
+Rules kept here: a required secret has no default, and a missing one fails at start-up with
+a message naming the environment variable (`missing_settings_message`); so does a Kafka
+credential or CA file that is missing or unusable (`kafka_security`, read from the service's
+prefixed variables first, e.g. `INTAKE_KAFKA_SASL_USERNAME`, then `KAFKA_SASL_USERNAME`).
 """
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from typing import Any
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.kafka_security import KafkaSecurity, KafkaSecurityError
 from services.common.telemetry import TracesExporter
+
+
+def with_kafka_security(data: Any, prefix: str) -> Any:
+    """Settings input with `kafka_security` read from the environment, unless given.
+
+    A setting that is missing or wrong is kept as its error, for `kafka_security_checked` to
+    raise as the field's error: so it is reported together with every other field's.
+    """
+    if isinstance(data, dict) and "kafka_security" not in data:
+        try:
+            security: KafkaSecurity | KafkaSecurityError = KafkaSecurity.from_env(prefix)
+        except KafkaSecurityError as exc:
+            security = exc
+        return {**data, "kafka_security": security}
+    return data
+
+
+def kafka_security_checked(value: Any) -> Any:
+    if isinstance(value, KafkaSecurityError):
+        raise value
+    return value
 
 
 class ServiceSettings(BaseSettings):
@@ -30,6 +63,17 @@ class ServiceSettings(BaseSettings):
     otel_traces_exporter: TracesExporter = Field(
         default="none", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
     )
+    # TLS and SASL/SCRAM: the service's own Kafka principal (services/common/kafka_security.py).
+    kafka_security: KafkaSecurity
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kafka_security_from_env(cls, data: Any) -> Any:
+        return with_kafka_security(data, str(cls.model_config.get("env_prefix") or ""))
+
+    _kafka_security_checked = field_validator("kafka_security", mode="before")(
+        kafka_security_checked
+    )
 
 
 def missing_settings_message(exc: ValidationError, prefix: str) -> str:
@@ -37,6 +81,9 @@ def missing_settings_message(exc: ValidationError, prefix: str) -> str:
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
         field = ".".join(str(p) for p in err["loc"])
+        if field == "kafka_security":  # its message names the variable (prefixed or not)
+            problems.append(err["msg"].removeprefix("Value error, "))
+            continue
         problems.append(f"{prefix}{field.upper()} ({err['msg']})")
     return "configuration error: set " + ", ".join(problems)
 

@@ -117,7 +117,9 @@ def _now() -> datetime:
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap_servers, client_id="intake")
+    broker = make_broker(
+        settings.kafka_bootstrap_servers, client_id="intake", security=settings.kafka_security
+    )
     rt = Runtime(settings=settings, broker=broker, starter=BrokerStarter(broker))
     broker.add_middleware(dead_letter_middleware(Service.INTAKE, lambda: broker))
     _register_subscribers(rt)

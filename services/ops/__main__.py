@@ -19,9 +19,13 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from services.ops.domain.lines import OPS_TOPICS
+
+if TYPE_CHECKING:  # the settings are imported only by the commands that read them
+    from services.ops.config import OpsSettings
 
 DEFAULT_DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
@@ -57,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings() -> OpsSettings:
+    """The settings from the environment; exits naming each variable that is missing or wrong."""
+    from pydantic import ValidationError
+
+    from services.common.settings import missing_settings_message
+    from services.ops.config import OpsSettings
+
+    try:
+        return OpsSettings()
+    except ValidationError as exc:
+        sys.exit(missing_settings_message(exc, ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from services.ops import cli
@@ -64,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     if args.command == "asyncapi":
         return cli.asyncapi(args.output, check=args.check, out=out, err=err)
-    from services.ops.config import OpsSettings
-
-    settings = OpsSettings()  # filled from the environment
+    settings = _settings()
     try:
         if args.command == "tail":
             return asyncio.run(

@@ -114,6 +114,7 @@ CLOUDEVENT_HEADERS: Final[dict[str, Any]] = {
 
 def brokers() -> list[Any]:
     """The three apps' brokers, built by each app's `create_app` and never connected."""
+    from services.common.kafka_security import KafkaSecurity
     from services.intake.app import create_app as intake_app
     from services.intake.config import IntakeSettings
     from services.provider_gateway.app import create_app as gateway_app
@@ -121,7 +122,13 @@ def brokers() -> list[Any]:
     from services.router.config import RouterSettings
     from shared import Decision, ReferralReceived
 
-    common = {"KAFKA_BOOTSTRAP_SERVERS": DOC_BOOTSTRAP, "database_url": _DUMMY_DSN}
+    # Security as deployed (TLS + SCRAM-SHA-512), with no credential: the document names the
+    # scheme a client must use, and never a principal.
+    common = {
+        "KAFKA_BOOTSTRAP_SERVERS": DOC_BOOTSTRAP,
+        "database_url": _DUMMY_DSN,
+        "kafka_security": KafkaSecurity(),
+    }
     # model_validate, not the constructor: the environment must not change the document.
     # The web form's draft key is required; a dummy one (32 zero bytes) builds the document.
     intake = IntakeSettings.model_validate(common | {"web_draft_key": "A" * 43})
@@ -157,7 +164,12 @@ def _router_broker(settings: Any, decide: Any) -> Any:
         def no_store() -> Any:
             raise NotImplementedError("the documentation build stores nothing")
 
-        return build_broker(settings.kafka_bootstrap_servers, decide=decide, store=no_store)
+        return build_broker(
+            settings.kafka_bootstrap_servers,
+            decide=decide,
+            store=no_store,
+            security=settings.kafka_security,
+        )
     return _broker_of(router.create_app(settings, decide=decide))
 
 

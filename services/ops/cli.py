@@ -52,7 +52,11 @@ async def tail(
         return 0
     printed = 0
     async for record in kafka.records(
-        settings.kafka_bootstrap_servers, [topic], from_beginning=from_beginning, follow=follow
+        settings.kafka_bootstrap_servers,
+        [topic],
+        from_beginning=from_beginning,
+        follow=follow,
+        security=settings.kafka_security,
     ):
         print(format_record(record), file=out, flush=True)
         printed += 1
@@ -89,7 +93,9 @@ async def trace(settings: OpsSettings, referral_id: UUID, *, out: TextIO, err: T
         if steps is not None:
             sources.append(steps)
     try:
-        records = await kafka.read_all(settings.kafka_bootstrap_servers, OPS_TOPICS)
+        records = await kafka.read_all(
+            settings.kafka_bootstrap_servers, OPS_TOPICS, security=settings.kafka_security
+        )
         sources.append(ops_steps(records, referral_id))
     except Exception as exc:  # noqa: BLE001 - any Kafka failure: say so, show the tables
         print(f"note: ops topics unreadable ({type(exc).__name__}); left out", file=err)
@@ -127,7 +133,9 @@ async def stats(
         decisions.extend(decided)
         states.extend(StateFact(d.referral_id, "decided") for d in decided)
     try:
-        records = await kafka.read_all(settings.kafka_bootstrap_servers, [OPS_EVENTS])
+        records = await kafka.read_all(
+            settings.kafka_bootstrap_servers, [OPS_EVENTS], security=settings.kafka_security
+        )
     except Exception as exc:  # noqa: BLE001 - any Kafka failure: say so, show the tables
         print(f"note: ops.events.v1 unreadable ({type(exc).__name__}); left out", file=err)
     else:
@@ -145,7 +153,9 @@ async def stats(
 
 async def lag(settings: OpsSettings, *, out: TextIO) -> int:
     """Print each project consumer group's lag per partition."""
-    rows = await group_lag(settings.kafka_bootstrap_servers, CONSUMER_GROUPS)
+    rows = await group_lag(
+        settings.kafka_bootstrap_servers, CONSUMER_GROUPS, security=settings.kafka_security
+    )
     print(render_lag(rows), file=out)
     return 0
 

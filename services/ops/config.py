@@ -4,14 +4,21 @@
     INTAKE_DATABASE_URL       intake's DSN (its role reads intake's schema only)
     ROUTER_DATABASE_URL       the router's DSN
     GATEWAY_DATABASE_URL      the provider gateway's DSN
+    OPS_KAFKA_SASL_USERNAME   the ops principal (then KAFKA_SASL_USERNAME; with _PASSWORD, and
+                              KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CAFILE: services/common/kafka_security.py)
 Rule kept here: every DSN is optional; a command reads the sources it has and names, on
 stderr, each one it had to leave out, so a partial view is never mistaken for a full one.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.kafka_security import KafkaSecurity
+from services.common.settings import kafka_security_checked, with_kafka_security
 
 
 class OpsSettings(BaseSettings):
@@ -30,6 +37,16 @@ class OpsSettings(BaseSettings):
     )
     gateway_database_url: SecretStr | None = Field(
         default=None, validation_alias="GATEWAY_DATABASE_URL"
+    )
+    kafka_security: KafkaSecurity
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kafka_security_from_env(cls, data: Any) -> Any:
+        return with_kafka_security(data, "OPS_")
+
+    _kafka_security_checked = field_validator("kafka_security", mode="before")(
+        kafka_security_checked
     )
 
     def dsns(self) -> dict[str, str | None]:

@@ -130,7 +130,11 @@ def create_app(
     http_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings.check()
-    broker = make_broker(settings.kafka_bootstrap_servers, client_id="provider-gateway")
+    broker = make_broker(
+        settings.kafka_bootstrap_servers,
+        client_id="provider-gateway",
+        security=settings.kafka_security,
+    )
     providers = settings.providers
     ctx = Context(
         sla=settings.sla_policy(),

@@ -210,6 +210,9 @@ def settings_error_message(exc: ValidationError) -> str:
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
         field = ".".join(str(p) for p in err["loc"])
+        if field == "kafka_security":  # its message names the variable (services/common/settings)
+            problems.append(err["msg"].removeprefix("Value error, "))
+            continue
         name = field if field.isupper() else f"{PREFIX}{field.upper()}"
         problems.append(f"{name} ({err['msg']})")
     return "configuration error: set " + ", ".join(problems)

@@ -34,6 +34,7 @@ from services.common.kafka import (
     make_broker,
     publish_event,
 )
+from services.common.kafka_security import KafkaSecurity
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
@@ -95,13 +96,14 @@ def build_broker(
     decide: Decide,
     store: Callable[[], DecisionRepository],
     now: Callable[[], datetime] = _now,
+    security: KafkaSecurity | None = None,
 ) -> KafkaBroker:
     """The broker with the router's subscriber and the dead-letter edge; nothing connects yet.
 
     `store` is called per message, so the service can hand over its store once the lifespan
     has opened the pool, and a wiring test can hand over a fake.
     """
-    broker = make_broker(bootstrap_servers, client_id="router")
+    broker = make_broker(bootstrap_servers, client_id="router", security=security)
     broker.add_middleware(dead_letter_middleware(Service.ROUTER, lambda: broker))
 
     async def publish(decision: Decision) -> None:
@@ -179,6 +181,7 @@ def create_app(settings: RouterSettings, decide: Decide | None = None) -> FastAP
         settings.kafka_bootstrap_servers,
         decide=decide or build_decider(settings),
         store=rt.store,
+        security=settings.kafka_security,
     )
     starter = BrokerStarter(broker)
 

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from services.common.kafka import dead_letter_middleware, durable_subscriber, make_broker
 from shared import Service
 from shared.topics import OPS_ALERTS, OPS_DEADLETTER
-from tests.support.kafka import Record, cloudevent, collect
+from tests.support.kafka import Record, cloudevent, collect, connection, tooling
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +36,11 @@ async def test_undecodable_or_duplicated_headers_are_dead_lettered_and_the_consu
     stack_env: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-    broker = make_broker(bootstrap, client_id=f"edge-{RUN}")
+    broker = make_broker(bootstrap, client_id=f"edge-{RUN}", security=tooling())
     broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
     handled: list[dict[str, Any]] = []
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **connection())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
@@ -59,7 +59,9 @@ async def test_undecodable_or_duplicated_headers_are_dead_lettered_and_the_consu
         [*(h for h in good if h[0] != "ce_id"), ("ce_id", b"\xff" + MARKER.encode())],
         [*good, ("ce_id", f"{MARKER}-again".encode())],
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **connection()
+    )
     await producer.start()
     await broker.start()
     try:

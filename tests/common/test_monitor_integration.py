@@ -19,14 +19,14 @@ from services.common.runtime import BrokerStarter, TaskGroup, start_monitor
 from services.common.settings import ServiceSettings
 from shared import Service
 from shared.topics import OPS_ALERTS
-from tests.support.kafka import collect, produce
+from tests.support.kafka import collect, connection, produce, tooling
 
 pytestmark = pytest.mark.integration
 
 
 async def _topic_with_a_lagging_group(bootstrap: str) -> tuple[str, str]:
     topic, group = f"test.lag.{uuid4().hex[:12]}", f"test-lag-{uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **connection())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
@@ -35,7 +35,7 @@ async def _topic_with_a_lagging_group(bootstrap: str) -> tuple[str, str]:
     for n in range(25):
         await produce(bootstrap, topic, f'{{"n": {n}}}'.encode(), key=f"k{n}")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **connection()
     )
     await consumer.start()
     try:
@@ -48,7 +48,7 @@ async def _topic_with_a_lagging_group(bootstrap: str) -> tuple[str, str]:
 
 
 async def _drop(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **connection())
     await admin.start()
     try:
         await admin.delete_topics([topic])
@@ -60,7 +60,7 @@ async def test_lag_is_what_the_group_has_not_consumed(stack_env: dict[str, str])
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     topic, group = await _topic_with_a_lagging_group(bootstrap)
     try:
-        measured = await kafka_lag_source(bootstrap, {group: (topic,)})()
+        measured = await kafka_lag_source(bootstrap, {group: (topic,)}, security=tooling())()
         assert measured == {(group, topic): 20}
     finally:
         await _drop(bootstrap, topic)
@@ -76,8 +76,9 @@ async def test_a_group_behind_by_more_than_the_threshold_raises_an_ops_alert(
         http_port=0,
         monitor_interval_seconds=0.2,
         consumer_lag_alert_threshold=10,
+        kafka_security=tooling(),
     )
-    broker = make_broker(bootstrap, client_id="lag-test")
+    broker = make_broker(bootstrap, client_id="lag-test", security=tooling())
     starter = BrokerStarter(broker)
     tasks = TaskGroup()
     tasks.start("kafka-connect", starter.run())

@@ -39,6 +39,7 @@ from shared.topics import (
 )
 from tests.ops.scenario import Message, end_offsets, read_since
 from tests.support.fuzz import CONSUMERS, Fuzz, fuzz_message, valid
+from tests.support.kafka import connection
 from tests.support.pipeline import Pipeline, build_pipeline, running
 from tests.support.report import report
 
@@ -66,7 +67,9 @@ def pipeline(
 
 
 async def _send(bootstrap: str, messages: list[Fuzz]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **connection()
+    )
     await producer.start()
     try:
         for m in messages:

@@ -36,7 +36,7 @@ from shared.topics import (
 )
 from tests.support.cloudevents_check import assert_valid_cloudevents, mark
 from tests.support.infra import service_env
-from tests.support.kafka import Record, cloudevent, collect
+from tests.support.kafka import Record, cloudevent, collect, connection
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,10 @@ def intake(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 async def producer(stack_env: dict[str, str]) -> AsyncIterator[AIOKafkaProducer]:
     kafka = AIOKafkaProducer(
-        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], acks="all", enable_idempotence=True
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        acks="all",
+        enable_idempotence=True,
+        **connection(),
     )
     await kafka.start()
     try:

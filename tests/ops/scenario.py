@@ -40,7 +40,7 @@ from shared.topics import (
 )
 from tests.ops.markers import MarkedReferral, run_token
 from tests.support import cloudevents_check
-from tests.support.kafka import cloudevent, produce
+from tests.support.kafka import cloudevent, connection, produce
 from tests.support.pipeline import Pipeline
 
 OPS = (OPS_EVENTS, OPS_ALERTS, OPS_DEADLETTER)
@@ -84,7 +84,9 @@ class Run:
 
 
 async def end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
@@ -97,7 +99,9 @@ async def end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPart
 async def read_since(bootstrap: str, start: dict[TopicPartition, int]) -> list[Message]:
     """Every message from `start` up to the current end of each partition."""
     ends = await end_offsets(bootstrap, tuple(sorted({tp.topic for tp in start})))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
     await consumer.start()
     out: list[Message] = []
     try:

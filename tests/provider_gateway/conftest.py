@@ -25,6 +25,8 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
             if name.startswith(("GATEWAY_", "WEBHOOK_SECRET_", "PROVIDER_API_KEY_")):
                 monkeypatch.delenv(name)
         env = {"GATEWAY_DATABASE_URL": "postgresql://gateway@127.0.0.1:1/none"}
+        # Kafka security is on by default: the gateway's principal (never connected here).
+        env |= {"GATEWAY_KAFKA_SASL_USERNAME": "gateway", "GATEWAY_KAFKA_SASL_PASSWORD": "unused"}
         env |= {f"WEBHOOK_SECRET_{p.upper()}": s for p, s in SECRETS.items()}
         env |= {f"PROVIDER_API_KEY_{p.upper()}": k for p, k in API_KEYS.items()}
         env |= overrides

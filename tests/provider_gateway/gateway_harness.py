@@ -24,6 +24,7 @@ from services.common.kafka import make_broker, publish_event
 from shared import Decision, ReferralReceived, Service
 from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
 from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
+from tests.support.kafka import connection, tooling
 from tests.support.processes import free_port
 
 T = TypeVar("T")
@@ -78,7 +79,9 @@ class KafkaTap:
     @asynccontextmanager
     async def open(cls, bootstrap: str, topics: list[str]) -> AsyncIterator[KafkaTap]:
         # No group: the consumer is assigned every partition of the topics, and commits nothing.
-        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+        )
         await consumer.start()
         try:
             await eventually(lambda: _assigned(consumer, topics), timeout=15, what="partitions")
@@ -130,7 +133,7 @@ async def publish_referral(
     bootstrap: str, received: ReferralReceived | None, decision: Decision | None
 ) -> None:
     """Publish the halves of a referral as intake and the router would (decision first)."""
-    broker = make_broker(bootstrap, client_id="gateway-tests")
+    broker = make_broker(bootstrap, client_id="gateway-tests", security=tooling())
     await broker.start()
     try:
         if decision is not None:

@@ -32,6 +32,7 @@ from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.provider_gateway.gateway_harness import rows
 from tests.provider_gateway.gateway_samples import decision_for, received_event
 from tests.support.infra import ROOT, service_env
+from tests.support.kafka import connection
 from tests.support.processes import ServiceProcess, free_port
 
 PROVIDERS = ("nwa", "juno", "equation")
@@ -95,7 +96,9 @@ async def webhook_deliveries(dsn: str, referral_ids: Iterable[UUID]) -> dict[str
 
 async def publish_referrals(bootstrap: str, count: int) -> list[UUID]:
     """Publish `count` referrals (both halves, in alternating order); returns their ids."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **connection()
+    )
     await producer.start()
     ids = []
     try:

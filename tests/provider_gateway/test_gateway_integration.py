@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from services.common.kafka import make_broker, publish_event
+from services.common.kafka_security import KafkaSecurity
 from services.demo_receiver.app import create_app as create_receiver
 from services.provider_gateway.adapters import admin
 from services.provider_gateway.app import create_app
@@ -38,6 +39,7 @@ from tests.provider_gateway.gateway_harness import (
 from tests.provider_gateway.gateway_samples import decision_for, received_event
 from tests.support.cloudevents_check import Marks, assert_valid_cloudevents, mark
 from tests.support.infra import ROOT, service_env
+from tests.support.kafka import tooling
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -98,6 +100,8 @@ async def gateway(stack_env: dict[str, str], topic_marks: Marks) -> AsyncIterato
             {
                 "database_url": dsn,
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                # The gateway's own principal: its ACLs must allow all it does here.
+                "kafka_security": KafkaSecurity.from_env("GATEWAY_", environ=stack_env),
                 "nwa_webhook_url": f"{receiver_url}/webhooks/nwa",
                 "juno_webhook_url": f"{receiver_url}/webhooks/juno",
                 "equation_webhook_url": f"{receiver_url}/webhooks/equation",
@@ -332,7 +336,7 @@ async def test_a_decline_over_http_reroutes_to_the_lead_provider(gateway: Gatewa
 async def test_an_acceptance_on_kafka_is_applied(gateway: Gateway) -> None:
     rid = await referral(gateway, "juno")
     await gateway.delivered_to("juno", f"asg_{rid}_1")
-    broker = make_broker(gateway.bootstrap, client_id="gateway-tests")
+    broker = make_broker(gateway.bootstrap, client_id="gateway-tests", security=tooling())
     await broker.start()
     try:
         accepted = ProviderResponse.model_validate(

@@ -38,7 +38,7 @@ from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRA
 from tests.router.conftest import MakeReceived
 from tests.support.cloudevents_check import assert_valid_cloudevents, mark
 from tests.support.infra import service_env
-from tests.support.kafka import Record, cloudevent, collect, produce
+from tests.support.kafka import Record, cloudevent, collect, connection, produce
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,9 @@ async def _send(bootstrap: str, referral: ReferralReceived) -> None:
 
 
 async def _send_all(bootstrap: str, referrals: list[ReferralReceived]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **connection()
+    )
     await producer.start()
     try:
         sent = [

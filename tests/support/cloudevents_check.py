@@ -30,6 +30,7 @@ from shared import cloudevents as ce
 from shared import topics
 from shared.ops import Service
 from tests.support.infra import ROOT
+from tests.support.kafka import connection
 
 # topic -> (the ce_type every message of ours carries, the schema its data validates against)
 CONTRACT: dict[str, tuple[str, str]] = {
@@ -105,7 +106,9 @@ async def mark(bootstrap: str, names: tuple[str, ...] = tuple(CONTRACT)) -> Mark
     """The end offset of every partition of `names`, now: where a later check starts."""
     # Subscribed (without a group, so nothing is committed): start() waits for the metadata
     # of these topics, which is what tells their partitions.
-    consumer = AIOKafkaConsumer(*names, bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        *names, bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
     await consumer.start()
     try:
         partitions = [
@@ -127,7 +130,9 @@ async def check_since(bootstrap: str, marks: Marks, *, timeout: float = 60.0) ->
     report = Report()
     if not marks:
         return report
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
     await consumer.start()
     try:
         consumer.assign(list(marks))

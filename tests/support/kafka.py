@@ -1,7 +1,13 @@
-"""Reading and writing real Kafka topics in tests (aiokafka, loopback only)."""
+"""Reading and writing real Kafka topics in tests (aiokafka, loopback only).
+
+The broker is secured (TLS, SASL/SCRAM, ACLs): every client the tests make connects as the
+`tooling` principal, whose settings `scripts/stack_env.sh` writes into `$DEV_DIR/stack.env`
+(`connection()` for aiokafka, `tooling()` for FastStream's `make_broker`).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -12,7 +18,20 @@ from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.common.kafka_security import KafkaSecurity
 from shared import ce_headers
+from tests.support.infra import DEV, read_env
+
+
+@functools.cache
+def tooling() -> KafkaSecurity:
+    """The `tooling` principal's TLS and SCRAM settings, from the stack's environment."""
+    return KafkaSecurity.from_env(environ=read_env(DEV / "stack.env"))
+
+
+def connection() -> dict[str, Any]:
+    """aiokafka keyword arguments (TLS, SCRAM) of the `tooling` principal."""
+    return tooling().aiokafka_kwargs()
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,7 @@ async def collect(
         group_id=f"test-{uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **connection(),
     )
     await consumer.start()
     kept: list[Record] = []
@@ -95,7 +115,9 @@ async def produce(
     key: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **connection()
+    )
     await producer.start()
     try:
         await producer.send_and_wait(

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.kafka import bootstrap_list
+from services.common.kafka_security import KafkaSecurity
 from services.common.lag import partitions
 from services.ops.domain import OpsRecord
 
@@ -35,11 +37,15 @@ async def records(
     *,
     from_beginning: bool = True,
     follow: bool = False,
+    security: KafkaSecurity | None = None,
 ) -> AsyncIterator[OpsRecord]:
     """The topics' messages, from the beginning (or the end); unless following, up to the end."""
-    assigned = await partitions(bootstrap, topics)
+    assigned = await partitions(bootstrap, topics, security=security)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap_list(bootstrap),
+        enable_auto_commit=False,
+        group_id=None,
+        **(security.aiokafka_kwargs() if security is not None else {}),
     )
     await consumer.start()
     try:
@@ -69,6 +75,8 @@ async def _all_reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, in
     return True
 
 
-async def read_all(bootstrap: str, topics: Iterable[str]) -> list[OpsRecord]:
+async def read_all(
+    bootstrap: str, topics: Iterable[str], *, security: KafkaSecurity | None = None
+) -> list[OpsRecord]:
     """Everything on the topics now, in partition order."""
-    return [r async for r in records(bootstrap, topics)]
+    return [r async for r in records(bootstrap, topics, security=security)]

@@ -1,0 +1,123 @@
+"""Who may do what on the Kafka broker: one principal per service, least privilege, as data.
+
+The broker denies everything that no ACL allows (`allow.everyone.if.no.acl.found=false`);
+these grants are all the services get. `scripts/kafka_security.py` applies them with
+`services.common.kafka_admin`; the README's table of principals is this module, in prose.
+
+Rules kept here:
+- a service reads only the topics it subscribes to and writes only the topics it publishes
+  to; it joins only its own consumer groups (its names, or its `<name>-` prefix);
+- topics that gain per-agency or per-provider variants are granted by prefix:
+  intake READs `referrals.submitted.` (so `referrals.submitted.<agency>.v1` too) and the
+  gateway READs `assignments.responses.`; the gateway WRITEs the `assignments.` prefix,
+  because a provider added later gets its own `assignments.<provider>.v1`;
+- WRITE on a topic lets an idempotent producer write (Kafka 3.0+ implies IDEMPOTENT_WRITE
+  from it), so no principal needs a cluster-wide grant; no service uses transactions;
+- `tooling` (tests, demo, bench, chaos) may read and write every topic and group and
+  create test topics, but is not a super user: it cannot change ACLs or credentials;
+- `admin` (a super user, scripts only) and `broker` are not listed: their rights come from
+  `super.users`, not ACLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from shared.topics import (
+    OPS_ALERTS,
+    OPS_DEADLETTER,
+    OPS_EVENTS,
+    REFERRALS_DECIDED,
+    REFERRALS_RECEIVED,
+    REFERRALS_REJECTED,
+)
+
+Resource = Literal["topic", "group", "cluster"]
+Pattern = Literal["literal", "prefixed"]
+Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "DELETE", "ALTER", "ALL"]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """ALLOW `operations` on one resource (a name, a prefix of names, or `*` for all)."""
+
+    resource: Resource
+    name: str
+    operations: tuple[Operation, ...]
+    pattern: Pattern = "literal"
+
+
+def reads(topic: str, *, prefixed: bool = False) -> Grant:
+    return Grant("topic", topic, ("READ",), "prefixed" if prefixed else "literal")
+
+
+def writes(topic: str, *, prefixed: bool = False) -> Grant:
+    return Grant("topic", topic, ("WRITE",), "prefixed" if prefixed else "literal")
+
+
+def group(name: str, *, prefixed: bool = False) -> Grant:
+    """Join, commit and describe a consumer group (READ implies DESCRIBE)."""
+    return Grant("group", name, ("READ",), "prefixed" if prefixed else "literal")
+
+
+SUBMISSIONS_PREFIX: Final = "referrals.submitted."
+RESPONSES_PREFIX: Final = "assignments.responses."
+ASSIGNMENTS_PREFIX: Final = "assignments."
+
+# Every service raises alerts and dead-letters poison messages.
+_OPS_WRITES = (writes(OPS_ALERTS), writes(OPS_DEADLETTER))
+
+SERVICE_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
+    "intake": (
+        reads(SUBMISSIONS_PREFIX, prefixed=True),
+        reads(REFERRALS_DECIDED),
+        reads(OPS_EVENTS),
+        group("intake-", prefixed=True),
+        writes(REFERRALS_RECEIVED),
+        writes(REFERRALS_REJECTED),
+        writes(OPS_EVENTS),
+        *_OPS_WRITES,
+    ),
+    "router": (
+        reads(REFERRALS_RECEIVED),
+        group("router"),
+        writes(REFERRALS_DECIDED),
+        writes(OPS_EVENTS),
+        *_OPS_WRITES,
+    ),
+    "gateway": (
+        reads(REFERRALS_RECEIVED),
+        reads(REFERRALS_DECIDED),
+        reads(RESPONSES_PREFIX, prefixed=True),
+        group("provider-gateway-", prefixed=True),
+        writes(ASSIGNMENTS_PREFIX, prefixed=True),
+        writes(OPS_EVENTS),
+        *_OPS_WRITES,
+    ),
+    # The operators' tool: reads the ops topics (ids and codes only, no personal data), and
+    # measures every group's lag, which needs DESCRIBE on groups and on the topics they read.
+    "ops": (
+        reads(OPS_EVENTS),
+        reads(OPS_ALERTS),
+        reads(OPS_DEADLETTER),
+        Grant("topic", "referrals.", ("DESCRIBE",), "prefixed"),
+        Grant("topic", ASSIGNMENTS_PREFIX, ("DESCRIBE",), "prefixed"),
+        Grant("group", "intake-", ("DESCRIBE",), "prefixed"),
+        Grant("group", "router", ("DESCRIBE",)),
+        Grant("group", "provider-gateway-", ("DESCRIBE",), "prefixed"),
+    ),
+    # Tests, the demo, the benchmarks and the chaos runs: they act as agencies, providers and
+    # observers at once, and create (and delete) their own scratch topics.
+    "tooling": (
+        Grant("topic", "*", ("ALL",)),
+        Grant("group", "*", ("ALL",)),
+    ),
+}
+
+SERVICE_PRINCIPALS: Final = tuple(SERVICE_GRANTS)
+
+
+def password_variable(principal: str) -> str:
+    """The variable of .dev/secrets.env holding a principal's password: KAFKA_<NAME>_PASSWORD."""
+    return f"KAFKA_{principal.upper().replace('-', '_')}_PASSWORD"

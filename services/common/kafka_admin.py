@@ -1,0 +1,161 @@
+"""Kafka principals and their rights: SCRAM credentials, ACLs and topics, through the Admin API.
+
+Used by `scripts/kafka_security.py` (the services' principals, at set-up) and by the commands
+that add and revoke an agency or a provider (their principals and topics, at run time).
+
+Why confluent-kafka here when the services use aiokafka: aiokafka's admin client has neither
+AlterUserScramCredentials nor the ACL requests that Kafka 4 still serves (it removed the old
+CreateAcls versions aiokafka speaks); confluent-kafka (librdkafka, the Kafka project's own C
+client, wheels with TLS and SCRAM built in) implements the whole Admin API. Calls are
+synchronous: these are one-off operator actions, not the services' hot path.
+
+Rules kept here:
+- every change is idempotent: upserting a credential or creating an ACL that exists changes
+  nothing, so set-up can run again at every start;
+- a principal is `User:<name>`; every grant is ALLOW from any host (`*`): the broker binds to
+  loopback locally, and in production the network policy limits hosts, not ACLs;
+- a failure raises `KafkaAdminError` naming the operation and the principal or resource, never
+  a password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from services.common.kafka_acls import Grant
+from services.common.kafka_security import KafkaSecurity
+
+TIMEOUT_SECONDS = 30.0
+# Kafka's minimum is 4096; 8192 is what its own tools use for SCRAM-SHA-512.
+SCRAM_ITERATIONS = 8192
+
+_RESOURCES = {
+    "topic": ResourceType.TOPIC,
+    "group": ResourceType.GROUP,
+    "cluster": ResourceType.BROKER,
+}
+_PATTERNS = {"literal": ResourcePatternType.LITERAL, "prefixed": ResourcePatternType.PREFIXED}
+
+
+class KafkaAdminError(RuntimeError):
+    """An admin operation failed; the message names what, and for whom."""
+
+
+def admin_client(bootstrap_servers: str, security: KafkaSecurity) -> AdminClient:
+    """An Admin API client (connects lazily, on its first request)."""
+    return AdminClient({"bootstrap.servers": bootstrap_servers, **security.librdkafka()})
+
+
+def _wait(futures: dict[Any, Any], what: str) -> None:
+    for key, future in futures.items():
+        try:
+            future.result(timeout=TIMEOUT_SECONDS)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            name = error.name() if isinstance(error, KafkaError) else type(exc).__name__
+            raise KafkaAdminError(f"{what} failed for {key}: {name}") from None
+
+
+def create_scram_user(
+    admin: AdminClient, name: str, password: str, *, sha256: bool = False
+) -> None:
+    """Create `name` with `password`, or set its password if it exists (SCRAM-SHA-512)."""
+    mechanism = ScramMechanism.SCRAM_SHA_256 if sha256 else ScramMechanism.SCRAM_SHA_512
+    info = ScramCredentialInfo(mechanism, SCRAM_ITERATIONS)
+    upsert = UserScramCredentialUpsertion(name, info, password.encode())
+    _wait(admin.alter_user_scram_credentials([upsert]), "setting the SCRAM credential")
+
+
+def delete_scram_user(admin: AdminClient, name: str, *, sha256: bool = False) -> None:
+    """Remove `name`'s SCRAM credential: it can no longer authenticate (new connections)."""
+    mechanism = ScramMechanism.SCRAM_SHA_256 if sha256 else ScramMechanism.SCRAM_SHA_512
+    deletion = UserScramCredentialDeletion(name, mechanism)
+    _wait(admin.alter_user_scram_credentials([deletion]), "deleting the SCRAM credential")
+
+
+def bindings(principal: str, grant: Grant) -> list[AclBinding]:
+    """The ACL bindings (one per operation) that give `principal` this grant."""
+    return [
+        AclBinding(
+            _RESOURCES[grant.resource],
+            "kafka-cluster" if grant.resource == "cluster" else grant.name,
+            _PATTERNS[grant.pattern],
+            f"User:{principal}",
+            "*",
+            getattr(AclOperation, operation),
+            AclPermissionType.ALLOW,
+        )
+        for operation in grant.operations
+    ]
+
+
+def grant(admin: AdminClient, principal: str, grants: Iterable[Grant]) -> None:
+    """Give `principal` each grant (ALLOW; existing bindings are left as they are)."""
+    acls = [binding for g in grants for binding in bindings(principal, g)]
+    if acls:
+        _wait(admin.create_acls(acls), f"granting User:{principal}")
+
+
+def _all_of(principal: str) -> AclBindingFilter:
+    """A filter matching every ACL binding of `principal` (any resource, host, operation)."""
+    # None is the filter's "any" for a name and a host; the stubs type them as str only.
+    return AclBindingFilter(
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        f"User:{principal}",
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+
+
+def revoke(admin: AdminClient, principal: str) -> None:
+    """Delete every ACL that names `principal`."""
+    _wait(admin.delete_acls([_all_of(principal)]), f"revoking User:{principal}")
+
+
+def acls_of(admin: AdminClient, principal: str) -> list[AclBinding]:
+    """Every ACL binding that names `principal`."""
+    try:
+        found: list[AclBinding] = admin.describe_acls(_all_of(principal)).result(
+            timeout=TIMEOUT_SECONDS
+        )
+    except KafkaException:
+        raise KafkaAdminError(f"describing the ACLs of User:{principal} failed") from None
+    return found
+
+
+def create_topics(
+    admin: AdminClient, names: Iterable[str], *, partitions: int = 3, replication: int = 1
+) -> None:
+    """Create each topic that does not exist yet (an existing topic is left as it is)."""
+    existing = set(admin.list_topics(timeout=TIMEOUT_SECONDS).topics)
+    missing = [NewTopic(n, partitions, replication) for n in names if n not in existing]
+    if missing:
+        _wait(admin.create_topics(missing, operation_timeout=TIMEOUT_SECONDS), "creating the topic")
+
+
+def delete_topics(admin: AdminClient, names: Iterable[str]) -> None:
+    """Delete each topic that exists."""
+    existing = set(admin.list_topics(timeout=TIMEOUT_SECONDS).topics)
+    present = [n for n in names if n in existing]
+    if present:
+        _wait(admin.delete_topics(present, operation_timeout=TIMEOUT_SECONDS), "deleting the topic")
