@@ -27,7 +27,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from shared.cloudevents import TYPE_SUBMITTED
 from shared.topics import OPS_DEADLETTER, REFERRALS_RECEIVED, REFERRALS_REJECTED, submissions_topic
 from tests.support.infra import service_env
-from tests.support.kafka import Record, cloudevent, collect
+from tests.support.kafka import Record, cloudevent, collect, connection
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.report import LINES
 
@@ -50,7 +50,10 @@ def intake(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 async def producer(stack_env: dict[str, str]) -> AsyncIterator[AIOKafkaProducer]:
     kafka = AIOKafkaProducer(
-        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], acks="all", enable_idempotence=True
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        acks="all",
+        enable_idempotence=True,
+        **connection(),
     )
     await kafka.start()
     try:
@@ -69,7 +72,7 @@ async def db(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **connection())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])

@@ -1,0 +1,245 @@
+"""Agency and provider principals on the real, secured broker (TLS, SCRAM, deny by default).
+
+The principals are made by the commands an operator runs (`agency-add --kafka`,
+`provider-add`), and each client below connects with the credentials those commands printed.
+Rules checked, each refusal seen as the broker's own authorization or authentication error:
+- an agency principal writes its own submissions topic, and cannot write another agency's,
+  nor read any assignments topic;
+- a provider principal reads its own assignments and answers on its own responses topic, and
+  cannot read another provider's assignments nor answer on another provider's topic;
+- a referral an agency principal submits carries that agency, whatever its headers say;
+- after `agency-revoke`, the agency's next produce is refused, and it cannot connect again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
+
+from services.common.kafka_security import KafkaSecurity
+from shared.cloudevents import TYPE_RESPONSE, TYPE_SUBMITTED
+from shared.topics import REFERRALS_RECEIVED, assignments_topic, responses_topic, submissions_topic
+from tests.support.infra import DEV, ROOT, read_env, service_env
+from tests.support.kafka import cloudevent, collect, connection
+from tests.support.processes import ServiceProcess, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def admin_env(stack_env: dict[str, str]) -> dict[str, str]:
+    """The stack's environment plus the admin principal, as an operator would run the commands."""
+    password = read_env(DEV / "secrets.env")["KAFKA_ADMIN_PASSWORD"]
+    return service_env(
+        stack_env, ADMIN_KAFKA_SASL_USERNAME="admin", ADMIN_KAFKA_SASL_PASSWORD=password
+    )
+
+
+def command(env: dict[str, str], module: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def printed_credentials(stack_env: dict[str, str], output: str) -> KafkaSecurity:
+    """The client settings an add command printed, trusting the stack's CA."""
+    printed = dict(line.split("=", 1) for line in output.splitlines() if line.startswith("KAFKA_"))
+    return KafkaSecurity.model_validate(
+        {
+            "sasl_username": printed["KAFKA_SASL_USERNAME"],
+            "sasl_password": printed["KAFKA_SASL_PASSWORD"],
+            "ssl_cafile": stack_env["KAFKA_SSL_CAFILE"],
+        }
+    )
+
+
+def add_agency(stack_env: dict[str, str], admin_env: dict[str, str]) -> tuple[str, KafkaSecurity]:
+    agency = f"acl-{uuid4().hex[:10]}"
+    output = command(admin_env, "services.intake", "agency-add", agency, "ACL test", "--kafka")
+    assert submissions_topic(agency) in output
+    return agency, printed_credentials(stack_env, output)
+
+
+@pytest.fixture(scope="module")
+def agency(stack_env: dict[str, str], admin_env: dict[str, str]) -> tuple[str, KafkaSecurity]:
+    return add_agency(stack_env, admin_env)
+
+
+@pytest.fixture(scope="module")
+async def other_agency(stack_env: dict[str, str]) -> str:
+    """Another agency's topic, made as the tests' principal (its own principal is not needed)."""
+    other = f"acl-other-{uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], **connection()
+    )
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(submissions_topic(other), 1, 1)])
+    finally:
+        await admin.close()
+    return other
+
+
+@pytest.fixture(scope="module")
+def juno(stack_env: dict[str, str], admin_env: dict[str, str]) -> KafkaSecurity:
+    output = command(admin_env, "services.provider_gateway", "provider-add", "juno")
+    return printed_credentials(stack_env, output)
+
+
+async def producer_as(stack_env: dict[str, str], security: KafkaSecurity) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=15_000,
+        **security.aiokafka_kwargs(),
+    )
+    await producer.start()
+    return producer
+
+
+async def send(producer: AIOKafkaProducer, topic: str, ce_type: str, body: bytes) -> None:
+    headers = [(k, v.encode()) for k, v in cloudevent(ce_type).items()]
+    await producer.send_and_wait(topic, body, key=b"k", headers=headers)
+
+
+async def read_as(
+    stack_env: dict[str, str], security: KafkaSecurity, topic: str, group: str | None
+) -> None:
+    """Subscribe to `topic` as `security`, fetch and commit; raises what the broker refused."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **security.aiokafka_kwargs(),
+    )
+    try:
+        await consumer.start()  # an unauthorized topic is refused here, at its metadata
+        await consumer.getmany(timeout_ms=2_000)  # a group is joined (or refused) here
+        if group is not None:
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+async def agency_producer(
+    stack_env: dict[str, str], agency: tuple[str, KafkaSecurity]
+) -> AsyncIterator[AIOKafkaProducer]:
+    producer = await producer_as(stack_env, agency[1])
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def test_an_agency_writes_its_own_topic_but_not_another_agencys(
+    agency: tuple[str, KafkaSecurity], other_agency: str, agency_producer: AIOKafkaProducer
+) -> None:
+    await send(agency_producer, submissions_topic(agency[0]), TYPE_SUBMITTED, b"{}")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await send(agency_producer, submissions_topic(other_agency), TYPE_SUBMITTED, b"{}")
+
+
+@pytest.mark.parametrize("provider", ["nwa", "juno", "equation"])
+async def test_an_agency_cannot_read_any_assignments_topic(
+    stack_env: dict[str, str], agency: tuple[str, KafkaSecurity], provider: str
+) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read_as(stack_env, agency[1], assignments_topic(provider), None)
+
+
+async def test_a_provider_reads_its_own_assignments_and_answers_only_on_its_own_topic(
+    stack_env: dict[str, str], juno: KafkaSecurity
+) -> None:
+    await read_as(stack_env, juno, assignments_topic("juno"), "provider-juno")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read_as(stack_env, juno, assignments_topic("nwa"), None)
+    with pytest.raises(GroupAuthorizationFailedError):
+        await read_as(stack_env, juno, assignments_topic("juno"), "provider-gateway-responses")
+    producer = await producer_as(stack_env, juno)
+    try:
+        await send(producer, responses_topic("juno"), TYPE_RESPONSE, b"{}")
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(producer, responses_topic("nwa"), TYPE_RESPONSE, b"{}")
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture(scope="module")
+def intake(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    port = free_port()
+    env = service_env(stack_env, INTAKE_HTTP_PORT=str(port))
+    logs = tmp_path_factory.mktemp("intake-identities")
+    process = ServiceProcess("intake", ["services.intake", "serve"], env, port, logs).start()
+    try:
+        process.wait_ready("/readyz", timeout=90)
+        yield
+    finally:
+        process.stop()
+
+
+async def test_a_referral_an_agency_principal_submits_carries_that_agency_whatever_its_headers_say(
+    stack_env: dict[str, str],
+    intake: None,
+    agency: tuple[str, KafkaSecurity],
+    agency_producer: AIOKafkaProducer,
+    example_submission: dict[str, Any],
+) -> None:
+    body = example_submission | {"submission_id": f"ID-{uuid4().hex[:12]}"}
+    headers = [
+        *((k, v.encode()) for k, v in cloudevent(TYPE_SUBMITTED).items()),
+        ("agency-id", b"notts-police"),
+    ]
+    await agency_producer.send_and_wait(
+        submissions_topic(agency[0]), json.dumps(body).encode(), key=b"k", headers=headers
+    )
+    [record] = await collect(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        REFERRALS_RECEIVED,
+        lambda r: r.json()["submission"]["submission_id"] == body["submission_id"],
+        until=lambda kept: len(kept) >= 1,
+        timeout=60,
+    )
+    assert record.json()["referrer_agency"] == agency[0]
+
+
+async def test_after_revoke_an_agencys_next_produce_is_refused_and_it_cannot_connect_again(
+    stack_env: dict[str, str], admin_env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    revoked, security = add_agency(stack_env, admin_env)
+    producer = await producer_as(stack_env, security)
+    try:
+        await send(producer, submissions_topic(revoked), TYPE_SUBMITTED, b"{}")
+        output = command(admin_env, "services.intake", "agency-revoke", revoked)
+        assert "revoked" in output
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(producer, submissions_topic(revoked), TYPE_SUBMITTED, b"{}")
+    finally:
+        await producer.stop()
+    with pytest.raises(KafkaConnectionError):  # aiokafka: unable to bootstrap, because
+        await producer_as(stack_env, security)
+    assert "SaslAuthenticationFailed" in caplog.text  # the broker refused the credentials
