@@ -11,7 +11,8 @@
 # Listens on 127.0.0.1:$PG_PORT only (default 55432); unix socket in .dev/pg/run;
 # log in .dev/logs/postgres.log. Superuser "postgres" has no password: it can only
 # log in over the unix socket (trust), whose directory only its owner can enter.
-# TCP logins use scram-sha-256 with the per-service passwords, read by `bootstrap`
+# TCP logins (from 127.0.0.1 only, to the referrals database only, by the service roles only;
+# pg_hba.conf is managed by this script) use scram-sha-256 with the per-service passwords, read by `bootstrap`
 # from PG_INTAKE_PASSWORD, PG_ROUTER_PASSWORD, PG_GATEWAY_PASSWORD, e.g.:
 #   set -a; . .dev/secrets.env; set +a; scripts/postgres.sh bootstrap
 # Run as root (the server then runs as the "postgres" OS user) or as any other user.
@@ -148,6 +149,24 @@ EOF
     fi
 }
 
+# write_hba: who may log in, and how; rewritten on every start and bootstrap (then reloaded).
+# The superuser only over the unix socket (its directory is mode 0700: only the cluster's OS
+# owner can reach it); the service roles only over TCP from 127.0.0.1, only to the referrals
+# database, only with SCRAM-SHA-256. Nothing else: no trust or md5 over TCP, no ::1, no
+# replication, no other role or database (the first line that matches decides, and when none
+# does the login is refused).
+write_hba() {
+    local roles="" entry
+    for entry in "${PG_SERVICES[@]}"; do roles+="${roles:+,}${entry%%:*}"; done
+    as_pg tee "$PG_DATA/pg_hba.conf.tmp" >/dev/null <<EOF
+# Managed by scripts/postgres.sh; rewritten on every start and bootstrap. Edit the script instead.
+# TYPE  DATABASE      USER        ADDRESS         METHOD
+local   all           postgres                    trust
+host    $PG_DATABASE  $roles  127.0.0.1/32    scram-sha-256
+EOF
+    as_pg mv -f "$PG_DATA/pg_hba.conf.tmp" "$PG_DATA/pg_hba.conf"
+}
+
 init_cluster() {
     [[ -f "$PG_DATA/PG_VERSION" ]] && return 0
     if [[ -n "$(ls -A "$PG_DATA" 2>/dev/null)" ]]; then
@@ -179,6 +198,7 @@ cmd_start() {
         prepare_dirs
         init_cluster
         write_dev_conf
+        write_hba
         log "starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (log: $PG_LOG)"
         # setsid: the server survives the shell (and its process group) that started it.
         if ! as_pg setsid "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_START_TIMEOUT" \
@@ -280,8 +300,11 @@ ALTER ROLE $role IN DATABASE $PG_DATABASE SET search_path = $schema;
     done
 
     log "bootstrapping database $PG_DATABASE and roles on 127.0.0.1:$PG_PORT"
+    write_hba
     superuser_psql -d postgres -v ON_ERROR_STOP=1 -q <<SQL
 SET client_min_messages = warning;
+-- pg_hba.conf was just rewritten (write_hba): apply it to new connections.
+SELECT pg_reload_conf() AS reloaded \\gset
 $sql_roles
 SELECT 'CREATE DATABASE $PG_DATABASE OWNER postgres ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DATABASE') \\gexec

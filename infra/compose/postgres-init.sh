@@ -10,5 +10,6 @@ CREATE ROLE :"role" LOGIN PASSWORD :'pw';
 CREATE SCHEMA :"schema" AUTHORIZATION :"role";
 ALTER ROLE :"role" SET search_path = :"schema";
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
+REVOKE ALL ON SCHEMA :"schema" FROM PUBLIC;
 SQL
 done

@@ -47,6 +47,23 @@ class Grant:
     operations: tuple[Operation, ...]
     pattern: Pattern = "literal"
 
+    def covers(self, resource: Resource, name: str, operation: Operation) -> bool:
+        """Whether this grant allows `operation` on the resource `name` (READ and WRITE imply
+        DESCRIBE, as they do on the broker)."""
+        if resource != self.resource:
+            return False
+        if self.name != "*" and not (
+            name.startswith(self.name) if self.pattern == "prefixed" else name == self.name
+        ):
+            return False
+        implied = {operation} | ({"READ", "WRITE"} if operation == "DESCRIBE" else set())
+        return "ALL" in self.operations or bool(implied & set(self.operations))
+
+
+def allowed(principal: str, resource: Resource, name: str, operation: Operation) -> bool:
+    """Whether the principal's grants allow the operation (deny when none does)."""
+    return any(g.covers(resource, name, operation) for g in SERVICE_GRANTS.get(principal, ()))
+
 
 def reads(topic: str, *, prefixed: bool = False) -> Grant:
     return Grant("topic", topic, ("READ",), "prefixed" if prefixed else "literal")

@@ -11,7 +11,8 @@ synchronous: these are one-off operator actions, not the services' hot path.
 
 Rules kept here:
 - every change is idempotent: upserting a credential or creating an ACL that exists changes
-  nothing, so set-up can run again at every start;
+  nothing, so set-up can run again at every start; `sync` also removes what is no longer
+  granted;
 - a principal is `User:<name>`; every grant is ALLOW from any host (`*`): the broker binds to
   loopback locally, and in production the network policy limits hosts, not ACLs;
 - a failure raises `KafkaAdminError` naming the operation and the principal or resource, never
@@ -125,6 +126,29 @@ def _all_of(principal: str) -> AclBindingFilter:
         AclOperation.ANY,
         AclPermissionType.ANY,
     )
+
+
+def sync(admin: AdminClient, principal: str, grants: Iterable[Grant]) -> None:
+    """Make `principal`'s ACLs exactly `grants`: create what is missing, delete what is no
+    longer granted (a grant removed from the table is removed from the broker too)."""
+    wanted = {binding for g in grants for binding in bindings(principal, g)}
+    stale = [b for b in acls_of(admin, principal) if b not in wanted]
+    if stale:
+        filters = [
+            AclBindingFilter(
+                b.restype,
+                b.name,
+                b.resource_pattern_type,
+                b.principal,
+                b.host,
+                b.operation,
+                b.permission_type,
+            )
+            for b in stale
+        ]
+        _wait(admin.delete_acls(filters), f"removing stale ACLs of User:{principal}")
+    if wanted:
+        _wait(admin.create_acls(sorted(wanted)), f"granting User:{principal}")
 
 
 def revoke(admin: AdminClient, principal: str) -> None:

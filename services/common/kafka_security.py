@@ -55,11 +55,17 @@ class KafkaSecurity(BaseModel):
         """Read `<prefix>KAFKA_*`, else `KAFKA_*`; raise KafkaSecurityError naming the variable."""
         env = os.environ if environ is None else environ
 
-        def name(field: str) -> str:
-            specific = f"{prefix}KAFKA_{field.upper()}"
-            return specific if prefix and env.get(specific) else f"KAFKA_{field.upper()}"
+        def source(field: str) -> str | None:
+            """The variable that holds the field's value: the prefixed one first."""
+            names = [f"{prefix}KAFKA_{field.upper()}"] if prefix else []
+            return next((n for n in [*names, f"KAFKA_{field.upper()}"] if env.get(n)), None)
 
-        values = {f: env[name(f)] for f in _FIELDS if env.get(name(f))}
+        def name(field: str) -> str:
+            """The variable to name in an error about the field."""
+            plain = f"KAFKA_{field.upper()}"
+            return source(field) or (f"{prefix}{plain} (or {plain})" if prefix else plain)
+
+        values = {field: env[var] for field in _FIELDS if (var := source(field))}
         try:
             security = cls.model_validate(values)
         except ValidationError as exc:  # name the variable and the rule, never the value

@@ -3,6 +3,8 @@
 Rules kept here:
 - a service starts and serves HTTP even while Kafka is down: the broker is (re)started in the
   background with backoff, and readiness reports Kafka as not ready until it connects;
+- a broker that refuses the service's credentials or whose certificate is not trusted is logged
+  as an error naming the settings to check (`kafka_diagnosis`), at every retry;
 - the cluster is probed with a bare client (closed whatever happens) before the broker starts,
   so that a Kafka outage at start-up does not leave half-started producers behind (aiokafka
   reports each as "Unclosed AIOKafkaProducer");
@@ -35,6 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.common.db import ping
 from services.common.kafka import publish_event
+from services.common.kafka_diagnosis import diagnose
 from services.common.logging import configure_logging
 from services.common.monitor import LagAlarm, Monitor, consumer_groups, kafka_lag_source
 from services.common.settings import ServiceSettings
@@ -60,9 +63,14 @@ class BrokerStarter:
                 await _probe_cluster(self.broker)
                 await self.broker.start()
             except Exception as exc:  # noqa: BLE001 - every connection failure means "try again"
-                log.warning(
-                    "kafka not reachable yet, retrying", error=type(exc).__name__, delay=delay
-                )
+                problem = await diagnose(getattr(self.broker, "_connection_kwargs", {}))
+                if problem is not None:  # a wrong password or CA: retrying alone will not help
+                    # No traceback: it would only say "Unable to bootstrap"; `problem` says why.
+                    log.error("kafka refused this service", problem=problem, delay=delay)  # noqa: TRY400
+                else:
+                    log.warning(
+                        "kafka not reachable yet, retrying", error=type(exc).__name__, delay=delay
+                    )
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
                 await asyncio.sleep(delay)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from services.common.kafka_acls import SERVICE_GRANTS, password_variable
 from services.intake.config import IntakeSettings
 from services.router.config import RouterSettings
 from shared.topics import ALL_TOPICS
@@ -45,6 +46,12 @@ def env_names(settings: type[BaseSettings]) -> tuple[set[str], set[str]]:
     accepted: set[str] = set()
     required: set[str] = set()
     for name, info in settings.model_fields.items():
+        if name == "kafka_security":  # read from KAFKA_* (the service's prefixed names first)
+            fields = ("SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD")
+            kafka = {f"KAFKA_{f}" for f in (*fields, "SSL_CAFILE")}
+            accepted |= kafka | {prefix + k for k in kafka}
+            required |= {f"{prefix}KAFKA_SASL_USERNAME", f"{prefix}KAFKA_SASL_PASSWORD"}
+            continue
         alias = info.validation_alias
         names = (
             {str(c).upper() for c in alias.choices}
@@ -61,8 +68,10 @@ def env_names(settings: type[BaseSettings]) -> tuple[set[str], set[str]]:
 
 def test_the_deployment_has_every_component() -> None:
     assert {
+        "kafka-certs",
         "kafka",
         "kafka-topics",
+        "kafka-acls",
         "postgres",
         "intake",
         "router",
@@ -119,3 +128,54 @@ def test_the_postgres_init_script_exists_and_creates_each_service_role() -> None
     script = (ROOT / "infra" / "compose" / "postgres-init.sh").read_text()
     assert "for svc in intake router gateway" in script
     assert Path(ROOT / "Dockerfile").exists()
+
+
+def _broker_properties() -> dict[str, str]:
+    script = (ROOT / "infra" / "compose" / "kafka-start.sh").read_text()
+    block = script.split("cat >/tmp/server.properties <<PROPS\n", 1)[1].split("\nPROPS", 1)[0]
+    return dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+
+
+def test_the_broker_takes_only_tls_and_scram_and_denies_by_default() -> None:
+    props = _broker_properties()
+    protocols = dict(p.split(":") for p in props["listener.security.protocol.map"].split(","))
+    assert props["advertised.listeners"] == "CLIENT://kafka:9092"
+    assert protocols["CLIENT"] == "SASL_SSL"
+    assert props["listeners"].endswith("CONTROLLER://127.0.0.1:9093")  # the container's loopback
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:broker;User:controller;User:admin"
+    assert all(v.startswith("$") for k, v in props.items() if k.endswith("password"))
+
+
+def test_the_set_up_steps_run_in_order_and_as_admin() -> None:
+    assert SERVICES["kafka"]["depends_on"]["kafka-certs"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert "--command-config" in SERVICES["kafka"]["healthcheck"]["test"][1]
+    assert "--command-config /tmp/admin.properties" in SERVICES["kafka-topics"]["command"][0]
+    acls = SERVICES["kafka-acls"]
+    assert acls["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+    assert acls["command"] == ["python", "/app/scripts/kafka_security.py"]
+    needed = {"KAFKA_ADMIN_PASSWORD"} | {password_variable(p) for p in SERVICE_GRANTS}
+    assert needed <= set(acls["environment"])
+
+
+@pytest.mark.parametrize(
+    ("service", "principal"),
+    [("intake", "intake"), ("provider_gateway", "gateway"), ("router", "router")],
+)
+def test_each_service_connects_as_its_own_principal_over_tls(service: str, principal: str) -> None:
+    spec = SERVICES[service]
+    env = {k.upper(): str(v) for k, v in spec["environment"].items()}
+    prefix = str(APPS[service][1]().model_config["env_prefix"])
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["KAFKA_SSL_CAFILE"] == "/ca/ca.crt"
+    assert env[f"{prefix}KAFKA_SASL_USERNAME"] == principal
+    assert principal in SERVICE_GRANTS
+    assert env[f"{prefix}KAFKA_SASL_PASSWORD"].startswith(f"${{{password_variable(principal)}:?")
+    assert spec["depends_on"]["kafka-acls"]["condition"] == "service_completed_successfully"
+    # Clients get the CA certificate only: the keys stay in the kafka-tls volume.
+    assert spec["volumes"] == ["kafka-ca:/ca:ro"]
+    assert not any("kafka-tls" in v for v in spec["volumes"])
