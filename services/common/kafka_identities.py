@@ -17,8 +17,8 @@ Decided, and why:
   contract addition not made here;
 - no agency or provider may CREATE topics or touch groups other than its own; the topics are
   made here, by the admin principal, when the principal is added;
-- adding again is a reset: a new password, and exactly these ACLs (any others naming the
-  principal are deleted first);
+- adding again is a reset: a new password, and exactly these ACLs (`kafka_admin.sync`: any
+  other naming the principal is deleted);
 - revoking deletes every ACL naming the principal first (an open connection is refused at its
   next request), then its SCRAM credential (no new connection authenticates). The topics stay,
   with everything written to them: nothing is lost;
@@ -134,8 +134,7 @@ def add(settings: AdminSettings, identity: Identity) -> Credentials:
     )
     password = secrets.token_urlsafe(32)
     kafka_admin.create_scram_user(admin, identity.principal, password)
-    kafka_admin.revoke(admin, identity.principal)
-    kafka_admin.grant(admin, identity.principal, identity.grants)
+    kafka_admin.sync(admin, identity.principal, identity.grants)
     return Credentials(identity.principal, password)
 
 
