@@ -7,17 +7,14 @@ Rules checked, each refusal seen as the broker's own authorization or authentica
   nor read any assignments topic;
 - a provider principal reads its own assignments and answers on its own responses topic, and
   cannot read another provider's assignments nor answer on another provider's topic;
-- a referral an agency principal submits carries that agency, whatever its headers say;
+- (a referral an agency principal submits carries that agency whatever its headers say:
+  tests/intake/test_agency_topics_integration.py, beside a running intake);
 - after `agency-revoke`, the agency's next produce is refused, and it cannot connect again.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
@@ -31,59 +28,21 @@ from aiokafka.errors import (
 
 from services.common.kafka_security import KafkaSecurity
 from shared.cloudevents import TYPE_RESPONSE, TYPE_SUBMITTED
-from shared.topics import REFERRALS_RECEIVED, assignments_topic, responses_topic, submissions_topic
-from tests.support.infra import DEV, ROOT, read_env, service_env
-from tests.support.kafka import cloudevent, collect, connection
-from tests.support.processes import ServiceProcess, free_port
+from shared.topics import assignments_topic, responses_topic, submissions_topic
+from tests.support.identities import add_agency, admin_env, command, printed_credentials
+from tests.support.kafka import cloudevent, connection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-def admin_env(stack_env: dict[str, str]) -> dict[str, str]:
-    """The stack's environment plus the admin principal, as an operator would run the commands."""
-    password = read_env(DEV / "secrets.env")["KAFKA_ADMIN_PASSWORD"]
-    return service_env(
-        stack_env, ADMIN_KAFKA_SASL_USERNAME="admin", ADMIN_KAFKA_SASL_PASSWORD=password
-    )
-
-
-def command(env: dict[str, str], module: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def printed_credentials(stack_env: dict[str, str], output: str) -> KafkaSecurity:
-    """The client settings an add command printed, trusting the stack's CA."""
-    printed = dict(line.split("=", 1) for line in output.splitlines() if line.startswith("KAFKA_"))
-    return KafkaSecurity.model_validate(
-        {
-            "sasl_username": printed["KAFKA_SASL_USERNAME"],
-            "sasl_password": printed["KAFKA_SASL_PASSWORD"],
-            "ssl_cafile": stack_env["KAFKA_SSL_CAFILE"],
-        }
-    )
-
-
-def add_agency(stack_env: dict[str, str], admin_env: dict[str, str]) -> tuple[str, KafkaSecurity]:
-    agency = f"acl-{uuid4().hex[:10]}"
-    output = command(admin_env, "services.intake", "agency-add", agency, "ACL test", "--kafka")
-    assert submissions_topic(agency) in output
-    return agency, printed_credentials(stack_env, output)
+def admin(stack_env: dict[str, str]) -> dict[str, str]:
+    return admin_env(stack_env)
 
 
 @pytest.fixture(scope="module")
-def agency(stack_env: dict[str, str], admin_env: dict[str, str]) -> tuple[str, KafkaSecurity]:
-    return add_agency(stack_env, admin_env)
+def agency(stack_env: dict[str, str]) -> tuple[str, KafkaSecurity]:
+    return add_agency(stack_env)
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +61,8 @@ async def other_agency(stack_env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def juno(stack_env: dict[str, str], admin_env: dict[str, str]) -> KafkaSecurity:
-    output = command(admin_env, "services.provider_gateway", "provider-add", "juno")
+def juno(stack_env: dict[str, str], admin: dict[str, str]) -> KafkaSecurity:
+    output = command(admin, "services.provider_gateway", "provider-add", "juno")
     return printed_credentials(stack_env, output)
 
 
@@ -189,52 +148,14 @@ async def test_a_provider_reads_its_own_assignments_and_answers_only_on_its_own_
         await producer.stop()
 
 
-@pytest.fixture(scope="module")
-def intake(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    port = free_port()
-    env = service_env(stack_env, INTAKE_HTTP_PORT=str(port))
-    logs = tmp_path_factory.mktemp("intake-identities")
-    process = ServiceProcess("intake", ["services.intake", "serve"], env, port, logs).start()
-    try:
-        process.wait_ready("/readyz", timeout=90)
-        yield
-    finally:
-        process.stop()
-
-
-async def test_a_referral_an_agency_principal_submits_carries_that_agency_whatever_its_headers_say(
-    stack_env: dict[str, str],
-    intake: None,
-    agency: tuple[str, KafkaSecurity],
-    agency_producer: AIOKafkaProducer,
-    example_submission: dict[str, Any],
-) -> None:
-    body = example_submission | {"submission_id": f"ID-{uuid4().hex[:12]}"}
-    headers = [
-        *((k, v.encode()) for k, v in cloudevent(TYPE_SUBMITTED).items()),
-        ("agency-id", b"notts-police"),
-    ]
-    await agency_producer.send_and_wait(
-        submissions_topic(agency[0]), json.dumps(body).encode(), key=b"k", headers=headers
-    )
-    [record] = await collect(
-        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        REFERRALS_RECEIVED,
-        lambda r: r.json()["submission"]["submission_id"] == body["submission_id"],
-        until=lambda kept: len(kept) >= 1,
-        timeout=60,
-    )
-    assert record.json()["referrer_agency"] == agency[0]
-
-
 async def test_after_revoke_an_agencys_next_produce_is_refused_and_it_cannot_connect_again(
-    stack_env: dict[str, str], admin_env: dict[str, str], caplog: pytest.LogCaptureFixture
+    stack_env: dict[str, str], admin: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    revoked, security = add_agency(stack_env, admin_env)
+    revoked, security = add_agency(stack_env)
     producer = await producer_as(stack_env, security)
     try:
         await send(producer, submissions_topic(revoked), TYPE_SUBMITTED, b"{}")
-        output = command(admin_env, "services.intake", "agency-revoke", revoked)
+        output = command(admin, "services.intake", "agency-revoke", revoked)
         assert "revoked" in output
         with pytest.raises(TopicAuthorizationFailedError):
             await send(producer, submissions_topic(revoked), TYPE_SUBMITTED, b"{}")

@@ -1,8 +1,9 @@
 """Per-agency submission topics on the real broker and PostgreSQL, intake as a real process.
 
 Rules checked:
-- on `referrals.submitted.<agency>.v1` the agency is the topic's: a submission whose
-  `agency-id` header names someone else is accepted as the topic's agency;
+- on `referrals.submitted.<agency>.v1` the agency is the topic's: a submission the agency's
+  own principal sends with an `agency-id` header naming someone else is accepted as the
+  topic's agency;
 - intake picks up an agency's topic created after it started (pattern subscription, metadata
   refreshed every few seconds), and reads it from its first message;
 - a topic naming an agency intake does not know is dead-lettered `unknown_agency` and nothing
@@ -26,6 +27,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from shared.cloudevents import TYPE_SUBMITTED
 from shared.topics import OPS_DEADLETTER, REFERRALS_RECEIVED, REFERRALS_REJECTED, submissions_topic
+from tests.support.identities import add_agency
 from tests.support.infra import service_env
 from tests.support.kafka import Record, cloudevent, collect, connection
 from tests.support.processes import ServiceProcess, free_port
@@ -117,17 +119,27 @@ async def received(bootstrap: str, submission_id: str) -> list[Record]:
 
 async def test_a_submission_on_an_agencys_topic_is_that_agencys_whatever_its_agency_header_says(
     intake: None,
-    producer: AIOKafkaProducer,
     db: asyncpg.Connection,
     stack_env: dict[str, str],
     example_submission: dict[str, Any],
 ) -> None:
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-    await register(db, "notts-police")
-    await create_topic(bootstrap, submissions_topic("notts-police"))
+    """Sent by notts-police's own principal (made by `agency-add --kafka`), claiming in its
+    header to be someone else: stored and announced as notts-police's."""
+    _, police = add_agency(stack_env, "notts-police")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        acks="all",
+        enable_idempotence=True,
+        **police.aiokafka_kwargs(),
+    )
+    await producer.start()
     body = fresh(example_submission)
-    await send(producer, submissions_topic("notts-police"), body, agency_header="someone-else")
+    try:
+        await send(producer, submissions_topic("notts-police"), body, agency_header="someone-else")
+    finally:
+        await producer.stop()
 
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     [record] = await received(bootstrap, body["submission_id"])
     assert record.json()["referrer_agency"] == "notts-police"
     stored = await db.fetchrow(
