@@ -9,7 +9,8 @@ Rules checked, each refusal seen as the broker's own authorization or authentica
   cannot read another provider's assignments nor answer on another provider's topic;
 - (a referral an agency principal submits carries that agency whatever its headers say:
   tests/intake/test_agency_topics_integration.py, beside a running intake);
-- after `agency-revoke`, the agency's next produce is refused, and it cannot connect again.
+- after `agency-revoke` (`provider-revoke`), the principal's next produce is refused, and it
+  cannot connect again.
 """
 
 from __future__ import annotations
@@ -146,6 +147,22 @@ async def test_a_provider_reads_its_own_assignments_and_answers_only_on_its_own_
             await send(producer, responses_topic("nwa"), TYPE_RESPONSE, b"{}")
     finally:
         await producer.stop()
+
+
+async def test_after_provider_revoke_it_reads_and_answers_no_more(
+    stack_env: dict[str, str], admin: dict[str, str], juno: KafkaSecurity
+) -> None:
+    producer = await producer_as(stack_env, juno)
+    try:
+        await send(producer, responses_topic("juno"), TYPE_RESPONSE, b"{}")
+        output = command(admin, "services.provider_gateway", "provider-revoke", "juno")
+        assert "provider-juno revoked" in output
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(producer, responses_topic("juno"), TYPE_RESPONSE, b"{}")
+    finally:
+        await producer.stop()
+    with pytest.raises(KafkaConnectionError):
+        await read_as(stack_env, juno, assignments_topic("juno"), "provider-juno")
 
 
 async def test_after_revoke_an_agencys_next_produce_is_refused_and_it_cannot_connect_again(
