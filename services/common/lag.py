@@ -4,11 +4,13 @@ Rules kept here:
 - measuring never joins a group and never commits: committed offsets come from the admin API
   and end offsets from a group-less consumer, so measuring cannot move any service's position;
 - a partition the group has not committed on lags by everything still in the log
-  (end - beginning), because every subscriber starts from the earliest offset.
+  (end - beginning), because every subscriber starts from the earliest offset;
+- a group subscribed by pattern (`^...`) is measured on every topic the pattern matches now.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +79,7 @@ async def group_lag(
     )
     await admin.start()
     try:  # one admin connection for the partitions and the groups' offsets
+        groups = expand_patterns(groups, await admin.list_topics())
         wanted = await _partitions(admin, sorted({t for ts in groups.values() for t in ts}))
         committed = {
             group: await admin.list_consumer_group_offsets(
@@ -114,6 +117,27 @@ async def group_lag(
                 )
             )
     return rows
+
+
+def expand_patterns(
+    groups: dict[str, tuple[str, ...]], existing: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """Each group's topics, a subscription pattern (an entry starting `^`, as the identity
+    topics' subscribers declare) standing for every existing topic it matches; a group that
+    reads no existing topic yet is left out."""
+    listed = sorted(existing)
+    expanded: dict[str, tuple[str, ...]] = {}
+    for group, entries in groups.items():
+        topics = {
+            topic
+            for entry in entries
+            for topic in (
+                [t for t in listed if re.match(entry, t)] if entry[:1] == "^" else [entry]
+            )
+        }
+        if topics:
+            expanded[group] = tuple(sorted(topics))
+    return expanded
 
 
 def lag_by_topic(rows: Iterable[PartitionLag]) -> dict[tuple[str, str], int]:

@@ -1,7 +1,14 @@
-"""`python -m services.intake serve | migrate | agency-add | key-create | key-revoke | key-list`.
+"""`python -m services.intake serve | migrate | agency-add | agency-revoke | key-create | ...`.
 
 API keys: `key-create AGENCY` prints a new key once (only its SHA-256 digest is stored);
 `key-revoke KEY_ID` revokes it. Agencies must exist first (`agency-add AGENCY "Name"`).
+
+Agencies that integrate by events: `agency-add AGENCY "Name" --kafka` also makes the agency's
+Kafka principal `agency-AGENCY`, its topic `referrals.submitted.AGENCY.v1` and its ACLs, and
+prints the credentials once; `agency-revoke AGENCY` deletes that principal's ACLs and
+credentials (the topic, the agency and its API keys stay). Both connect as the Kafka admin
+principal (`ADMIN_KAFKA_SASL_USERNAME`, `ADMIN_KAFKA_SASL_PASSWORD`;
+`services.common.kafka_identities`). Agencies on HTTP alone get no Kafka credentials.
 """
 
 from __future__ import annotations
@@ -10,12 +17,15 @@ import argparse
 import asyncio
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID, uuid4
 
 from pydantic import ValidationError
 
+from services.common import kafka_admin, kafka_identities
 from services.common.db import apply_migrations, create_pool
+from services.common.kafka_security import KafkaSecurityError
 from services.common.logging import configure_logging
 from services.common.runtime import serve
 from services.common.settings import dsn, missing_settings_message
@@ -23,6 +33,22 @@ from services.intake.adapters.store import key_digest
 from services.intake.config import IntakeSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _admin_settings() -> kafka_identities.AdminSettings:
+    try:
+        return kafka_identities.AdminSettings.from_env()
+    except KafkaSecurityError as exc:
+        sys.exit(f"configuration error: {exc}")
+
+
+def _revoke_agency(agency_id: str) -> None:
+    identity = kafka_identities.agency_identity(agency_id)
+    kafka_identities.revoke(_admin_settings(), identity)
+    print(
+        f"kafka principal {identity.principal} revoked (credentials and ACLs);"
+        f" topic {identity.topics[0]} kept"
+    )
 
 
 def _settings() -> IntakeSettings:
@@ -44,6 +70,10 @@ async def _admin(args: argparse.Namespace, settings: IntakeSettings) -> None:
                 args.name,
             )
             print(f"agency {args.agency_id} ready")
+            if args.kafka:
+                identity = kafka_identities.agency_identity(args.agency_id)
+                credentials = kafka_identities.add(_admin_settings(), identity)
+                print(kafka_identities.credentials_text(credentials, identity.topics))
         elif args.command == "key-create":
             token = args.token or f"nsas_{secrets.token_urlsafe(32)}"
             key_id = uuid4()
@@ -83,6 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     add = sub.add_parser("agency-add", help="register an agency")
     add.add_argument("agency_id")
     add.add_argument("name")
+    add.add_argument(
+        "--kafka",
+        action="store_true",
+        help="also its Kafka principal, submissions topic and ACLs (prints the credentials once)",
+    )
+    revoke_agency = sub.add_parser(
+        "agency-revoke", help="delete an agency's Kafka credentials and ACLs (its topic stays)"
+    )
+    revoke_agency.add_argument("agency_id")
     create = sub.add_parser("key-create", help="issue an API key for an agency")
     create.add_argument("agency_id")
     create.add_argument("--label", default="")
@@ -91,6 +130,15 @@ def main(argv: list[str] | None = None) -> None:
     revoke.add_argument("key_id")
     sub.add_parser("key-list", help="list API keys (ids and agencies, never the keys)")
     args = parser.parse_args(argv)
+    if getattr(args, "kafka", False) or args.command == "agency-revoke":
+        try:
+            kafka_identities.agency_identity(args.agency_id)
+        except ValueError as exc:
+            parser.error(f"agency_id: {exc}")
+        _admin_settings()  # fail before anything is written when the admin principal is unset
+    if args.command == "agency-revoke":  # Kafka only: no database, no service settings
+        _run_kafka_admin(lambda: _revoke_agency(args.agency_id))
+        return
 
     settings = _settings()
     if args.command == "serve":
@@ -99,7 +147,15 @@ def main(argv: list[str] | None = None) -> None:
         serve("intake", settings, lambda: create_app(settings))
     else:
         configure_logging("intake", level=settings.log_level)
-        asyncio.run(_admin(args, settings))
+        _run_kafka_admin(lambda: asyncio.run(_admin(args, settings)))
+
+
+def _run_kafka_admin(command: Callable[[], None]) -> None:
+    """Run an admin command; a refused Kafka admin request exits naming what failed."""
+    try:
+        command()
+    except kafka_admin.KafkaAdminError as exc:
+        sys.exit(f"kafka admin error: {exc}")
 
 
 if __name__ == "__main__":

@@ -2,41 +2,36 @@
 
 HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id} (`api.py`), /healthz, /readyz,
        /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD, 503).
-Kafka: `referrals.submitted.v1` (agency systems) -> accepted, or `referrals.rejected.v1`;
+Kafka: `referrals.submitted.<agency>.v1` and `referrals.submitted.v1` (agency systems; the
+       agency from the topic, or from the header on the shared topic: `submissions.py`) ->
+       accepted, or `referrals.rejected.v1`;
        `referrals.decided.v1` and `ops.events.v1` -> the status timeline.
        A body that cannot be decoded (bad UTF-8, bad JSON, nested too deep) is a poison message:
        dead-lettered and acknowledged, never redelivered in a loop.
 Nothing connects at import time: the pool, the broker and the relay start in the lifespan.
 """
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import asyncpg
 import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from faststream import StreamMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.db import UNAVAILABLE, apply_migrations, create_pool
-from services.common.edge import safe_field
-from services.common.envelope import EnvelopeRefused, UndecodableBody, read_event
 from services.common.http import BearerAuth, BodySizeLimit, HeadAsGet, unavailable_handler
 from services.common.kafka import (
     PoisonMessage,
     dead_letter_middleware,
     durable_subscriber,
     make_broker,
-    publish_event,
 )
 from services.common.outbox import OutboxRelay, kafka_publisher
 from services.common.runtime import (
@@ -52,26 +47,21 @@ from services.intake import domain
 from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.api import add_referral_routes
 from services.intake.config import IntakeSettings
-from services.intake.domain import IdempotencyConflict, SubmissionRefused, rejected_ops_event
-from services.intake.errors import validation_errors
 from services.intake.handlers import accept_submission
 from services.intake.http_errors import http_error_handler, validation_error_handler
+from services.intake.submissions import register_submission_subscribers
 from services.intake.web import mount_web, web_form
 from shared import (
     Decision,
-    FieldError,
     OpsEvent,
-    ReferralRejected,
     ReferralState,
     ReferralSubmission,
     Service,
 )
-from shared.cloudevents import TYPE_OPS_EVENT, TYPE_REJECTED
-from shared.topics import OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_REJECTED, REFERRALS_SUBMITTED
+from shared.topics import OPS_EVENTS, REFERRALS_DECIDED
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
-AGENCY_HEADER = "agency-id"
 # Timeline states intake takes from the gateway's ops events.
 TIMELINE_STATES = {
     ReferralState.DELIVERED,
@@ -210,101 +200,14 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     return app
 
 
-async def _undecoded(msg: StreamMessage[Any]) -> Any:
-    """Decoder that leaves the body as bytes: the submissions handler parses it itself."""
-    return msg.body
-
-
 def _register_subscribers(rt: Runtime) -> None:
     broker = rt.broker
-
-    @durable_subscriber(
+    register_submission_subscribers(
         broker,
-        REFERRALS_SUBMITTED,
-        group_id="intake-submissions",
-        decoder=_undecoded,
-        title="intake/submissions",
-        description="Referral submissions from agency systems (ReferralSubmission).",
+        accept=rt.accept,
+        agency_known=lambda agency: rt.store.agency_known(agency),  # noqa: PLW0108 (store made later)
+        header_agencies=rt.settings.kafka_agency_set,
     )
-    async def on_submitted(msg: KafkaMessage) -> None:
-        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in msg.headers.items()}
-        errors: list[FieldError] = []
-        try:
-            raw = read_event(headers, msg.body, structured=True)
-        except UndecodableBody:
-            raise PoisonMessage("unparseable_json") from None
-        except EnvelopeRefused as exc:
-            # Not a CloudEvent we accept: refused like an unknown agency, naming the header,
-            # and under its submission id if the body shows one, so the agency can match it.
-            raw, errors = _json_or_none(msg.body), [envelope_error(exc)]
-        agency_id = headers.get(AGENCY_HEADER)
-        submission_id = raw.get("submission_id") if isinstance(raw, dict) else None
-        submission_id = submission_id if isinstance(submission_id, str) else None
-        if not errors and agency_id not in rt.settings.kafka_agency_set:
-            errors = [
-                FieldError(
-                    field=f"headers.{AGENCY_HEADER}",
-                    code="unknown_agency",
-                    message="is not a configured Kafka producer identity",
-                )
-            ]
-        elif not errors:
-            try:
-                submission = ReferralSubmission.model_validate(raw)
-                assert agency_id is not None
-                accepted = await rt.accept(
-                    submission,
-                    agency_id=agency_id,
-                    idempotency_key=None,
-                    channel="kafka",
-                )
-            except ValidationError as exc:
-                errors = validation_errors(exc)
-            except SubmissionRefused as exc:
-                errors = exc.errors
-            except IdempotencyConflict:
-                errors = [
-                    FieldError(
-                        field="submission_id",
-                        code="conflict",
-                        message="was already used for a different submission",
-                    )
-                ]
-            else:
-                log.info(
-                    "referral accepted",
-                    created=accepted.created,
-                    channel="kafka",
-                    referral_id=str(accepted.referral_id),
-                )
-                return
-        rejected = ReferralRejected(
-            submission_id=submission_id,
-            rejected_at=_now(),
-            referrer_agency=agency_id,
-            errors=errors,
-        )
-        await publish_event(
-            broker,
-            rejected,
-            topic=REFERRALS_REJECTED,
-            key=submission_id,
-            ce_type=TYPE_REJECTED,
-            service=Service.INTAKE,
-        )
-        await publish_event(
-            broker,
-            rejected_ops_event(uuid4(), rejected.rejected_at, _rejection_code(errors)),
-            topic=OPS_EVENTS,
-            key=None,
-            ce_type=TYPE_OPS_EVENT,
-            service=Service.INTAKE,
-        )
-        log.info(
-            "submission rejected",
-            channel="kafka",
-            error_fields=sorted({safe_field(e.field) for e in errors}),
-        )
 
     @durable_subscriber(
         broker,
@@ -341,30 +244,3 @@ def _register_subscribers(rt: Runtime) -> None:
             source_event_id=str(event.event_id),
             provider=event.provider,
         )
-
-
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-
-
-def envelope_error(exc: EnvelopeRefused) -> FieldError:
-    """The refusal of a submission that is not a CloudEvent we accept, naming the header."""
-    return FieldError(
-        field=exc.field,
-        code=exc.code,
-        message="is not a CloudEvents 1.0 binary or structured (application/cloudevents+json) envelope",
-    )
-
-
-def _rejection_code(errors: list[FieldError]) -> str:
-    """A closed-set reason for ops: who refused what, never the details."""
-    codes = {e.code for e in errors}
-    for code in ("unknown_agency", "conflict"):
-        if code in codes:
-            return code
-    if any(e.field.startswith("headers.") for e in errors):
-        return "invalid_envelope"
-    return "validation_failed"

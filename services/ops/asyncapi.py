@@ -74,6 +74,23 @@ CONTRACT: Final[dict[str, ContractTopic]] = {
     topics.OPS_DEADLETTER: ContractTopic("DeadLetter", SERVICES, "ops", "the original key"),
 }
 
+# The identity topics (contract additions), subscribed by pattern: documented as address
+# templates with their parameter, and completed like the contract's topics.
+IDENTITY_TOPICS: Final[dict[str, tuple[str, str, ContractTopic]]] = {
+    topics.SUBMISSIONS_TOPIC_PATTERN: (
+        "referrals.submitted.{agency}.v1",
+        "agency",
+        ContractTopic("ReferralSubmission", ("that agency's system",), "intake", "submission_id"),
+    ),
+    topics.RESPONSES_TOPIC_PATTERN: (
+        "assignments.responses.{provider}.v1",
+        "provider",
+        ContractTopic(
+            "ProviderResponse", ("that provider's system",), "provider gateway", "referral_id"
+        ),
+    ),
+}
+
 CLOUDEVENT_HEADERS: Final[dict[str, Any]] = {
     "title": HEADERS_SCHEMA,
     "description": "CloudEvents 1.0 Kafka binding, binary mode: the attributes as headers.",
@@ -195,6 +212,20 @@ def _message(topic: str, spec: ContractTopic) -> dict[str, Any]:
     }
 
 
+def _template_identity_channels(channels: dict[str, Any]) -> None:
+    """A pattern subscriber's channel becomes its address template, with the parameter."""
+    for pattern, (template, parameter, _) in IDENTITY_TOPICS.items():
+        for channel in channels.values():
+            if channel.get("address") == pattern:
+                channel["address"] = template
+                channel.setdefault("bindings", {}).setdefault("kafka", {})["topic"] = template
+                channel["parameters"] = {
+                    parameter: {
+                        "description": f"the {parameter} id: only its principal may write it"
+                    }
+                }
+
+
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """FastStream's document with every contract topic, schema, header and publisher added."""
     doc = copy.deepcopy(document)
@@ -209,7 +240,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     schemas.pop("EmptyPayload", None)
     server_refs = [{"$ref": f"#/servers/{name}"} for name in doc.get("servers", {})]
 
-    for topic, spec in CONTRACT.items():
+    _template_identity_channels(channels)
+    identity = {template: spec for template, _, spec in IDENTITY_TOPICS.values()}
+    for topic, spec in {**CONTRACT, **identity}.items():
         # Sorted: FastStream's order of subscribers varies from one build to the next.
         mine = sorted(cid for cid, ch in channels.items() if ch.get("address") == topic)
         for cid in mine:  # subscribers' channels: a raw handler's empty payload gets the model

@@ -7,7 +7,13 @@
     endpoints list                         disabled or not, and each circuit breaker (closed,
                                            open, half_open) with its consecutive failures
     endpoints enable P                     after a 410 Gone disabled P's webhook endpoint
-Output is ids, codes and times only.
+    provider-add P                         P's Kafka principal `provider-P`, its topics
+                                           (assignments.P.v1, assignments.responses.P.v1) and
+                                           ACLs; prints the credentials once
+    provider-revoke P                      delete P's Kafka ACLs and credentials (topics stay)
+Output is ids, codes and times only (and, once, a new principal's credentials). The provider
+commands connect as the Kafka admin principal (ADMIN_KAFKA_SASL_USERNAME, ..._PASSWORD) and
+need no other setting (`services.common.kafka_identities`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from services.common import kafka_admin, kafka_identities
 from services.common.db import apply_migrations, create_pool
+from services.common.kafka_security import KafkaSecurityError
 from services.common.logging import configure_logging
 from services.common.runtime import serve
 from services.common.settings import dsn
@@ -100,7 +108,33 @@ def _parser() -> argparse.ArgumentParser:
     endpoints.add_parser("list", help="list endpoints and whether they are disabled")
     enable = endpoints.add_parser("enable", help="re-enable a disabled endpoint")
     enable.add_argument("provider", choices=providers)
+    for command, what in (
+        ("provider-add", "make a provider's Kafka principal, topics and ACLs"),
+        ("provider-revoke", "delete a provider's Kafka credentials and ACLs (topics stay)"),
+    ):
+        sub.add_parser(command, help=what).add_argument("provider", choices=providers)
     return parser
+
+
+def _provider_principal(command: str, provider: str) -> None:
+    """provider-add or provider-revoke: Kafka only, as the admin principal."""
+    try:
+        settings = kafka_identities.AdminSettings.from_env()
+    except KafkaSecurityError as exc:
+        sys.exit(f"configuration error: {exc}")
+    identity = kafka_identities.provider_identity(provider)
+    try:
+        if command == "provider-add":
+            credentials = kafka_identities.add(settings, identity)
+            print(kafka_identities.credentials_text(credentials, identity.topics))
+        else:
+            kafka_identities.revoke(settings, identity)
+            print(
+                f"kafka principal {identity.principal} revoked (credentials and ACLs);"
+                f" topics {', '.join(identity.topics)} kept"
+            )
+    except kafka_admin.KafkaAdminError as exc:
+        sys.exit(f"kafka admin error: {exc}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     replay = args.command == "deliveries" and args.action == "replay"
     if replay and args.assignment is None and args.provider is None and args.since is None:
         parser.error("deliveries replay needs --assignment, --provider or --since")
+    if args.command in ("provider-add", "provider-revoke"):
+        _provider_principal(args.command, args.provider)
+        return
     settings = _settings()
     # httpx logs every request at INFO; the ledger and ops events already say what matters.
     logging.getLogger("httpx").setLevel("WARNING")

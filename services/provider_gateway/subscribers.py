@@ -4,6 +4,13 @@ Each subscriber states its group and ack policy (NACK_ON_ERROR: an error redeliv
 typed body, runs one handler inside the referral's locked transaction, and returns. A message
 that can never be applied (a decision without a referral id, an answer for an assignment that
 is not the provider's current one) is a PoisonMessage: dead-lettered by reference, then acked.
+
+Provider answers come on two kinds of topic. On `assignments.responses.<provider>.v1` the
+provider is the topic's (the broker's ACLs let only that provider's principal write it): an
+answer whose body names another provider is dead-lettered `provider_mismatch` and takes no
+effect, and a topic naming no provider we know is dead-lettered `unknown_provider`. On the
+shared `assignments.responses.v1` (v1 clients, behind the bridge principal, and the gateway's
+own echo of HTTP answers) the body's `provider` is taken as before.
 """
 
 from __future__ import annotations
@@ -11,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import structlog
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 
 from services.common.kafka import PoisonMessage, durable_subscriber
+from services.common.topic_identity import durable_pattern_subscriber, record_topic
 from services.provider_gateway.domain import ResponseRefused
 from services.provider_gateway.handlers import (
     Context,
@@ -22,8 +30,14 @@ from services.provider_gateway.handlers import (
     record_response,
 )
 from services.provider_gateway.ports import ReferralUnits
-from shared import Assignment, Decision, ProviderResponse, ReferralReceived
-from shared.topics import ASSIGNMENTS_RESPONSES, REFERRALS_DECIDED, REFERRALS_RECEIVED
+from shared import Assignment, Decision, Provider, ProviderResponse, ReferralReceived
+from shared.topics import (
+    ASSIGNMENTS_RESPONSES,
+    REFERRALS_DECIDED,
+    REFERRALS_RECEIVED,
+    RESPONSES_TOPIC_PATTERN,
+    provider_of_topic,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -71,14 +85,7 @@ def register_subscribers(
             assignment = await record_decision(tx, decision, ctx)
         _assigned(assignment, "decided")
 
-    @durable_subscriber(
-        broker,
-        ASSIGNMENTS_RESPONSES,
-        group_id="provider-gateway-responses",
-        title="provider_gateway/responses",
-        description="Provider answers (ProviderResponse): accepted, contacted or declined.",
-    )
-    async def on_response(response: ProviderResponse) -> None:
+    async def answer(response: ProviderResponse) -> None:
         try:
             async with store().referral(response.referral_id) as tx:
                 answered = await record_response(tx, response, channel="kafka", ctx=ctx)
@@ -92,3 +99,33 @@ def register_subscribers(
             state=answered.state.value,
             duplicate=answered.duplicate,
         )
+
+    @durable_subscriber(
+        broker,
+        ASSIGNMENTS_RESPONSES,
+        group_id="provider-gateway-responses",
+        title="provider_gateway/responses",
+        description="Provider answers (ProviderResponse): accepted, contacted or declined.",
+    )
+    async def on_response(response: ProviderResponse) -> None:
+        await answer(response)
+
+    @durable_pattern_subscriber(
+        broker,
+        RESPONSES_TOPIC_PATTERN,
+        group_id="provider-gateway-provider-responses",
+        title="provider_gateway/provider-responses",
+        description="Answers on each provider's own topic; the provider is the topic's.",
+    )
+    async def on_provider_response(response: ProviderResponse, msg: KafkaMessage) -> None:
+        await answer(_as_topic_provider(response, record_topic(msg)))
+
+
+def _as_topic_provider(response: ProviderResponse, topic: str) -> ProviderResponse:
+    """The answer, if its body speaks for the provider whose topic it came on."""
+    named = provider_of_topic(topic)
+    if named not in {p.value for p in Provider}:
+        raise PoisonMessage("unknown_provider")
+    if response.provider.value != named:
+        raise PoisonMessage("provider_mismatch", ["provider"])
+    return response

@@ -19,6 +19,8 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from services.common.kafka import make_broker, publish_event
 from services.common.kafka_security import KafkaSecurity
@@ -28,7 +30,7 @@ from services.provider_gateway.app import create_app
 from services.provider_gateway.config import GatewaySettings
 from shared import ProviderResponse, Service
 from shared.cloudevents import TYPE_RESPONSE
-from shared.topics import ASSIGNMENTS_RESPONSES
+from shared.topics import ASSIGNMENTS_RESPONSES, responses_topic
 from tests.provider_gateway.gateway_harness import (
     KafkaTap,
     eventually,
@@ -39,7 +41,7 @@ from tests.provider_gateway.gateway_harness import (
 from tests.provider_gateway.gateway_samples import decision_for, received_event
 from tests.support.cloudevents_check import Marks, assert_valid_cloudevents, mark
 from tests.support.infra import ROOT, service_env
-from tests.support.kafka import tooling
+from tests.support.kafka import connection, tooling
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -358,6 +360,50 @@ async def test_an_acceptance_on_kafka_is_applied(gateway: Gateway) -> None:
     )
     assert row["state"] == "accepted"
     assert row["accepted_at"] is not None
+
+
+async def test_on_a_providers_own_topic_its_answer_is_applied_and_another_providers_refused(
+    gateway: Gateway,
+) -> None:
+    """The gateway subscribes to `assignments.responses.<provider>.v1` by pattern (topics made
+    here, after it started) and takes the provider from the topic, not from the body."""
+    admin_client = AIOKafkaAdminClient(bootstrap_servers=gateway.bootstrap, **connection())
+    await admin_client.start()
+    try:
+        await admin_client.create_topics(
+            [NewTopic(responses_topic(p), 1, 1) for p in ("juno", "nwa")]
+        )
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin_client.close()
+    rid = await referral(gateway, "juno")
+    await gateway.delivered_to("juno", f"asg_{rid}_1")
+    accepted = ProviderResponse.model_validate(
+        {"referral_id": rid, "provider": "juno", "status": "accepted", "at": datetime.now(UTC)}
+    )
+    broker = make_broker(gateway.bootstrap, client_id="gateway-tests", security=tooling())
+    await broker.start()
+    try:
+        for topic in (responses_topic("nwa"), responses_topic("juno")):  # nwa speaking for juno
+            await publish_event(
+                broker,
+                accepted,
+                topic=topic,
+                key=str(rid),
+                ce_type=TYPE_RESPONSE,
+                service=Service.PROVIDER_GATEWAY,
+            )
+    finally:
+        await broker.stop()
+    letter = await gateway.tap.wait_for("ops.deadletter.v1", str(rid))
+    assert (letter["reason_code"], letter["source_topic"]) == (
+        "provider_mismatch",
+        responses_topic("nwa"),
+    )
+    await gateway.tap.wait_for("ops.events.v1", str(rid), lambda b: b["state"] == "accepted")
+    (row,) = await rows(gateway.dsn, "SELECT state FROM assignments WHERE referral_id = $1", rid)
+    assert row["state"] == "accepted"
 
 
 async def test_an_urgent_assignment_not_accepted_in_time_is_escalated_once(

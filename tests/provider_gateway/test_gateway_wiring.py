@@ -1,4 +1,8 @@
-"""The subscribers' wiring with FastStream's TestKafkaBroker: typed bodies, poison handling."""
+"""The subscribers' wiring with FastStream's TestKafkaBroker: typed bodies, poison handling.
+
+On a provider's own responses topic the provider is the topic's: an answer whose body names
+another provider is dead-lettered and takes no effect.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from shared.topics import (
     OPS_DEADLETTER,
     REFERRALS_DECIDED,
     REFERRALS_RECEIVED,
+    responses_topic,
 )
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
@@ -107,3 +112,56 @@ async def test_an_answer_for_no_current_assignment_is_dead_lettered(
     (letter,) = wired.dead
     assert letter["reason_code"] == "assignment_not_current"
     assert wired.store.states() == []
+
+
+async def _assigned_to_juno(wired: Wired, referral_id: UUID) -> dict[str, Any]:
+    await wired.publish(decision_for(referral_id, "juno"), REFERRALS_DECIDED, referral_id)
+    await wired.publish(received_event(referral_id), REFERRALS_RECEIVED, referral_id)
+    return {
+        "referral_id": str(referral_id),
+        "provider": "juno",
+        "status": "accepted",
+        "at": T0.isoformat(),
+    }
+
+
+async def _answer_on(wired: Wired, topic: str, answer: dict[str, Any], key: UUID) -> None:
+    headers = cloudevent(TYPE_RESPONSE, agency_id="nwa")  # a header never names the provider
+    await wired.broker.publish(
+        json.dumps(answer).encode(), topic=topic, key=str(key).encode(), headers=headers
+    )
+
+
+async def test_an_answer_on_a_providers_own_topic_is_applied_as_that_providers(
+    wired: Wired, referral_id: UUID
+) -> None:
+    answer = await _assigned_to_juno(wired, referral_id)
+    await _answer_on(wired, responses_topic("juno"), answer, referral_id)
+    assert wired.dead == []
+    assert wired.store.states()[-1] == "accepted"
+
+
+async def test_an_answer_for_another_provider_on_a_providers_topic_is_dead_lettered_and_takes_no_effect(
+    wired: Wired, referral_id: UUID
+) -> None:
+    answer = await _assigned_to_juno(wired, referral_id)
+    before = wired.store.states()
+    await _answer_on(wired, responses_topic("nwa"), answer, referral_id)  # nwa answering for juno
+    (letter,) = wired.dead
+    assert (letter["reason_code"], letter["source_topic"]) == (
+        "provider_mismatch",
+        "assignments.responses.nwa.v1",
+    )
+    assert letter["error_fields"] == ["provider"]
+    assert wired.store.states() == before
+    assert "accepted" not in wired.store.states()
+
+
+async def test_an_answer_on_the_topic_of_no_known_provider_is_dead_lettered(
+    wired: Wired, referral_id: UUID
+) -> None:
+    answer = await _assigned_to_juno(wired, referral_id)
+    await _answer_on(wired, "assignments.responses.acme.v1", answer, referral_id)
+    (letter,) = wired.dead
+    assert letter["reason_code"] == "unknown_provider"
+    assert "accepted" not in wired.store.states()

@@ -155,6 +155,13 @@ class IntakeStore:
         )
         return agency
 
+    async def agency_known(self, agency_id: str) -> bool:
+        """Whether `agency_id` is a registered agency (`agency-add`)."""
+        known: bool = await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM agencies WHERE agency_id = $1)", agency_id
+        )
+        return known
+
     async def timeline(
         self, referral_id: UUID, agency_id: str
     ) -> tuple[str, list[TimelineEntry]] | None:

@@ -20,12 +20,15 @@ __all__ = ["CONSUMER_GROUPS", "PartitionLag", "render_lag"]
 
 CONSUMER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
     "intake-submissions": (topics.REFERRALS_SUBMITTED,),
+    # Subscribed by pattern: measured on every per-agency (per-provider) topic that exists.
+    "intake-agency-submissions": (topics.SUBMISSIONS_TOPIC_PATTERN,),
     "intake-timeline": (topics.REFERRALS_DECIDED,),
     "intake-timeline-ops": (topics.OPS_EVENTS,),
     "router": (topics.REFERRALS_RECEIVED,),
     "provider-gateway-received": (topics.REFERRALS_RECEIVED,),
     "provider-gateway-decisions": (topics.REFERRALS_DECIDED,),
     "provider-gateway-responses": (topics.ASSIGNMENTS_RESPONSES,),
+    "provider-gateway-provider-responses": (topics.RESPONSES_TOPIC_PATTERN,),
 }
 
 
