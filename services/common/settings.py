@@ -82,7 +82,7 @@ def missing_settings_message(exc: ValidationError, prefix: str) -> str:
     for err in exc.errors(include_input=False, include_url=False):
         field = ".".join(str(p) for p in err["loc"])
         if field == "kafka_security":  # its message names the variable (prefixed or not)
-            problems.append(err["msg"].removeprefix("Value error, "))
+            problems.append(err["msg"].removeprefix("Value error, ").removeprefix("set "))
             continue
         problems.append(f"{prefix}{field.upper()} ({err['msg']})")
     return "configuration error: set " + ", ".join(problems)

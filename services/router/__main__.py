@@ -111,12 +111,15 @@ def main(argv: list[str] | None = None) -> int:
 def _simulate_from_db(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from services.common.kafka_security import PLAINTEXT
     from services.common.settings import dsn, missing_settings_message
     from services.router.config import RouterSettings
     from services.router.offline.commands import simulate_from_db_command
 
     try:
-        settings = RouterSettings()  # filled from the environment: ROUTER_DATABASE_URL
+        # Filled from the environment (ROUTER_DATABASE_URL); this command never connects to
+        # Kafka, so it needs none of the router's Kafka credentials.
+        settings = RouterSettings(kafka_security=PLAINTEXT)
     except ValidationError as exc:
         print(f"router: {missing_settings_message(exc, 'ROUTER_')}", file=sys.stderr)
         return 2
