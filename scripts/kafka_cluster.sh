@@ -15,6 +15,9 @@
 # broker of scripts/kafka.sh, which can run at the same time. Heap per node: KAFKA_CLUSTER_HEAP_OPTS
 # (default "-Xms128m -Xmx384m"). Point the services at it with
 # KAFKA_BOOTSTRAP_SERVERS="$(scripts/kafka_cluster.sh bootstrap)".
+# Secured like scripts/kafka.sh's broker: TLS (the same local CA, .dev/kafka/tls) + SASL/SCRAM,
+# ACLs deny by default; broker and admin bootstrapped at format time, the services' and the
+# tooling principal's credentials and ACLs made by scripts/kafka_security.py once it is up.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,6 +33,7 @@ TEMPLATE="$ROOT/infra/kafka/cluster.properties.template"
 HEAP_OPTS="${KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx384m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 NODES=(1 2 3)
+KAFKA_TLS="$DEV_DIR/kafka/tls"
 
 broker_port() { echo $((KAFKA_CLUSTER_PORT + $1 - 1)); }
 controller_port() { echo $((KAFKA_CLUSTER_PORT + $1 + 2)); }
@@ -52,16 +56,23 @@ node_pid() {
     printf '%s\n' "$pid"
 }
 
-# answers PORT: a Kafka ApiVersions v0 request over /dev/tcp; 0 when error_code is 0.
+# answers PORT: a Kafka ApiVersions v0 request over TLS (allowed before SASL authentication),
+# verifying the broker's certificate; 0 when error_code is 0.
 answers() {
     local reply
-    # shellcheck disable=SC2016  # expanded by the inner bash, on purpose
-    reply="$(timeout 5 bash -c '
-        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        printf "\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x01\x00\x05probe" >&3
-        head -c 10 <&3 | od -An -tx1 | tr -d " \n"
-    ' _ "$1" 2>/dev/null)" || return 1
+    reply="$( (printf '\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x01\x00\x05probe'; sleep 1) |
+        timeout 5 openssl s_client -quiet -no_ign_eof -verify_return_error -CAfile "$KAFKA_TLS/ca.crt" \
+            -verify_ip 127.0.0.1 -connect "127.0.0.1:$1" 2>/dev/null |
+        head -c 10 | od -An -tx1 | tr -d ' \n')" || true
     [[ "${reply:8:12}" == "000000010000" ]]
+}
+
+load_secrets() {
+    bash "$ROOT/scripts/secrets.sh" >/dev/null
+    set -a
+    # shellcheck disable=SC1091
+    . "$DEV_DIR/secrets.env"
+    set +a
 }
 
 render() {
@@ -71,7 +82,12 @@ render() {
     for m in "${NODES[@]}"; do voters+="${voters:+,}$m@127.0.0.1:$(controller_port "$m")"; done
     sed -e "s|@NODE_ID@|$n|g" -e "s|@BROKER_PORT@|$(broker_port "$n")|g" \
         -e "s|@CONTROLLER_PORT@|$(controller_port "$n")|g" -e "s|@VOTERS@|$voters|g" \
-        -e "s|@DATA_DIR@|$dir/data|g" "$TEMPLATE" >"$dir/server.properties"
+        -e "s|@DATA_DIR@|$dir/data|g" -e "s|@TLS_DIR@|$KAFKA_TLS|g" \
+        -e "s|@KEYSTORE_PASSWORD@|$KAFKA_KEYSTORE_PASSWORD|g" \
+        -e "s|@BROKER_PASSWORD@|$KAFKA_BROKER_PASSWORD|g" \
+        -e "s|@CONTROLLER_PASSWORD@|$KAFKA_CONTROLLER_PASSWORD|g" "$TEMPLATE" >"$dir/server.properties.tmp"
+    chmod 600 "$dir/server.properties.tmp"
+    mv "$dir/server.properties.tmp" "$dir/server.properties"
 }
 
 # A KRaft cluster id: 16 random bytes, base64url without padding (as StorageTool random-uuid
@@ -88,6 +104,11 @@ new_cluster_id() {
 format_all() {
     local n cluster_id pids=()
     mkdir -p "$CLUSTER_DIR"
+    # A cluster formatted before it was secured has no SCRAM users: start it afresh.
+    if [[ -s "$CLUSTER_DIR/cluster.id" && ! -f "$CLUSTER_DIR/.scram-bootstrapped" ]]; then
+        log "cluster data in $CLUSTER_DIR predates broker security; formatting it again"
+        rm -rf "$CLUSTER_DIR"/node* "$CLUSTER_DIR/cluster.id"
+    fi
     [[ -s "$CLUSTER_DIR/cluster.id" ]] || new_cluster_id >"$CLUSTER_DIR/cluster.id"
     cluster_id="$(<"$CLUSTER_DIR/cluster.id")"
     for n in "${NODES[@]}"; do
@@ -95,12 +116,16 @@ format_all() {
         [[ -f "$(node_dir "$n")/data/meta.properties" ]] && continue
         # The three formats run side by side: each is a JVM start (seconds on a busy machine).
         java -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$KAFKA_CP" kafka.tools.StorageTool format \
-            -t "$cluster_id" -c "$(node_dir "$n")/server.properties" >"$(node_dir "$n")/format.log" 2>&1 &
+            -t "$cluster_id" -c "$(node_dir "$n")/server.properties" \
+            --add-scram "SCRAM-SHA-512=[name=broker,password=$KAFKA_BROKER_PASSWORD]" \
+            --add-scram "SCRAM-SHA-512=[name=admin,password=$KAFKA_ADMIN_PASSWORD]" \
+            >"$(node_dir "$n")/format.log" 2>&1 &
         pids+=("$!")
     done
     for n in "${!pids[@]}"; do
         wait "${pids[$n]}" || die "formatting a node failed (see $CLUSTER_DIR/node*/format.log)"
     done
+    touch "$CLUSTER_DIR/.scram-bootstrapped"
 }
 
 launch() {
@@ -135,11 +160,27 @@ cmd_start() {
     local t0=$SECONDS n
     need_cmd java "install a Java 17 JDK/JRE"
     bash "$ROOT/scripts/kafka.sh" fetch
+    bash "$ROOT/scripts/kafka_tls.sh" "$KAFKA_TLS"
     format_all
     for n in "${NODES[@]}"; do launch "$n"; done
     wait_ready "${NODES[@]}"
     log "3 nodes ready ($(bootstrap)) in $((SECONDS - t0))s"
-    KAFKA_BOOTSTRAP="$(bootstrap)" KAFKA_REPLICATION_FACTOR=3 bash "$ROOT/scripts/create_topics.sh"
+    write_admin_config
+    KAFKA_BOOTSTRAP="$(bootstrap)" KAFKA_REPLICATION_FACTOR=3 \
+        KAFKA_CLIENT_CONFIG="$CLUSTER_DIR/admin.properties" bash "$ROOT/scripts/create_topics.sh"
+    KAFKA_BOOTSTRAP_SERVERS="$(bootstrap)" KAFKA_SSL_CAFILE="$KAFKA_TLS/ca.crt" \
+        "$ROOT/.venv/bin/python" "$ROOT/scripts/kafka_security.py"
+}
+
+# write_admin_config: the admin principal's Java client properties for create_topics.sh (mode 600).
+write_admin_config() {
+    (umask 077 && cat >"$CLUSTER_DIR/admin.properties") <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$KAFKA_ADMIN_PASSWORD";
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS/ca.crt
+PROPS
 }
 
 cmd_stop() {
@@ -182,6 +223,9 @@ cmd_kill() {
 
 case "${1:-}" in
 start | stop | reset | start-node | kill) take_lock kafka-cluster ;;
+esac
+case "${1:-}" in
+start | start-node) load_secrets ;;
 esac
 case "${1:-}" in
 start) cmd_start ;;

@@ -211,7 +211,7 @@ def settings_error_message(exc: ValidationError) -> str:
     for err in exc.errors(include_input=False, include_url=False):
         field = ".".join(str(p) for p in err["loc"])
         if field == "kafka_security":  # its message names the variable (services/common/settings)
-            problems.append(err["msg"].removeprefix("Value error, "))
+            problems.append(err["msg"].removeprefix("Value error, ").removeprefix("set "))
             continue
         name = field if field.isupper() else f"{PREFIX}{field.upper()}"
         problems.append(f"{name} ({err['msg']})")

@@ -31,6 +31,7 @@ from services.common.kafka import make_broker
 from services.common.outbox import OutboxMessage, kafka_publisher
 from shared.topics import REFERRALS_RECEIVED
 from tests.support.infra import ROOT
+from tests.support.kafka import connection, tooling
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,7 @@ def bootstrap() -> Iterator[str]:
 
 
 async def leader_of_partition_0(bootstrap: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","), **connection())
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -78,6 +79,7 @@ async def read_back(bootstrap: str, topic: str, run: str, expected: int) -> Coun
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap.split(","),
+        **connection(),
         group_id=f"cluster-test-{uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -106,7 +108,7 @@ async def test_a_broker_killed_mid_load_loses_and_duplicates_nothing(bootstrap: 
     topic = REFERRALS_RECEIVED
     run = uuid4().hex
     victim = await leader_of_partition_0(bootstrap, topic)
-    broker = make_broker(bootstrap, client_id="cluster-test")
+    broker = make_broker(bootstrap, client_id="cluster-test", security=tooling())
     await broker.start()
     publish = kafka_publisher(broker, timeout_seconds=60)
     ids = [str(uuid4()) for _ in range(MESSAGES)]

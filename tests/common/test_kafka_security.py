@@ -107,7 +107,7 @@ def test_a_service_without_kafka_credentials_does_not_start(
         RouterSettings()
     message = missing_settings_message(caught.value, "ROUTER_")
     # Every problem at once: the Kafka principal and the other missing settings.
-    assert "set ROUTER_KAFKA_SASL_USERNAME (or KAFKA_SASL_USERNAME)" in message
+    assert message.startswith("configuration error: set ROUTER_KAFKA_SASL_USERNAME (or KAFKA_")
     assert "ROUTER_DATABASE_URL" in message
 
 
