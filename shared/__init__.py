@@ -27,6 +27,7 @@ from shared.events import (
     ProviderResponse,
     ReferralReceived,
     ReferralRejected,
+    ThinAssignment,
     TraceStep,
 )
 from shared.ops import AlertKind, DeadLetter, OpsAlert, OpsEvent, ReferralState, Service
@@ -62,6 +63,7 @@ __all__ = [
     "ResponseStatus",
     "RiskLevel",
     "Service",
+    "ThinAssignment",
     "TraceStep",
     "ce_headers",
     "field_errors",

@@ -79,6 +79,22 @@ class Assignment(ContractModel):
     referral: ReferralSubmission
 
 
+class ThinAssignment(ContractModel):
+    """A thin delivery (claim check): the assignment without the referral's personal details.
+
+    The provider fetches the details from `details_url` (`GET /v1/assignments/{referral_id}`
+    with its API key); each fetch is audited, and after erasure it answers 410.
+    """
+
+    assignment_id: str
+    referral_id: UUID
+    provider: Provider
+    assigned_at: AwareDatetime
+    reason: Annotated[str, StringConstraints(max_length=64)] = "decision"
+    decision: Decision
+    details_url: Annotated[str, StringConstraints(max_length=2048)]
+
+
 class ProviderResponse(ContractModel):
     """A provider's answer about one assignment."""
 

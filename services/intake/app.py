@@ -1,7 +1,8 @@
 """Intake's process: the HTTP API, the Kafka subscribers and the outbox relay.
 
 HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id} (`api.py`), /healthz, /readyz,
-       /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD, 503).
+       /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD, 503);
+       POST /operator/v1/referrals/{referral_id}/erasure (`operator_api.py`, operators' token).
 Kafka: `referrals.submitted.v1` (agency systems) -> accepted, or `referrals.rejected.v1`;
        `referrals.decided.v1` and `ops.events.v1` -> the status timeline.
        A body that cannot be decoded (bad UTF-8, bad JSON, nested too deep) is a poison message:
@@ -49,6 +50,7 @@ from services.common.runtime import (
 )
 from services.common.settings import dsn
 from services.intake import domain
+from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.api import add_referral_routes
 from services.intake.config import IntakeSettings
@@ -56,6 +58,7 @@ from services.intake.domain import IdempotencyConflict, SubmissionRefused, rejec
 from services.intake.errors import validation_errors
 from services.intake.handlers import accept_submission
 from services.intake.http_errors import http_error_handler, validation_error_handler
+from services.intake.operator_api import add_operator_auth, add_operator_routes
 from services.intake.web import mount_web, web_form
 from shared import (
     Decision,
@@ -100,6 +103,12 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("intake is not started")
         return IntakeStore(self.pool)
+
+    @property
+    def erasures(self) -> ErasureStore:
+        if self.pool is None:
+            raise RuntimeError("intake is not started")
+        return ErasureStore(self.pool)
 
     async def accept(
         self,
@@ -176,6 +185,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     )
     app.state.runtime = rt
     # Last added runs first: HEAD as GET, then the size limit, then authentication.
+    # The operators' routes (/operator/) have their own token, never an agency key.
+    add_operator_auth(app, settings.operator_token)
     # A lambda: the store exists only once the lifespan has made the pool.
     app.add_middleware(BearerAuth, authenticate=lambda token: rt.store.agency_for_token(token))  # noqa: PLW0108
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -192,6 +203,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         },
     )
     add_referral_routes(app, rt.accept, lambda: rt.store)
+    add_operator_routes(app, lambda: rt.erasures)
     # The web referral form: same acceptance use case (rt.accept), drafts in intake's schema.
     mount_web(
         app,

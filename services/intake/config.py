@@ -31,6 +31,13 @@ class IntakeSettings(ServiceSettings):
     # (ACL-restricted) producer identity sets; see README "Kafka ingress trust model".
     kafka_agencies: str = "notts-police,notts-city-social-care,notts-county-social-care"
 
+    # Retention (docs/privacy.md): closed referrals are erased this many days after their last
+    # timeline entry by `python -m services.intake retention`.
+    retention_days: int = Field(default=90, ge=1)
+    # The operators' bearer token for the erasure endpoint (POST /operator/v1/referrals/
+    # {referral_id}/erasure); unset, the endpoint refuses every request (401).
+    operator_token: SecretStr | None = None
+
     @property
     def kafka_agency_set(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.kafka_agencies.split(",") if a.strip())

@@ -3,7 +3,8 @@
 HTTP:  GET /v1/assignments/{referral_id}, POST /v1/assignments/{referral_id}/response,
        /healthz, /readyz, /metrics.
 Kafka: `referrals.received.v1` + `referrals.decided.v1` -> assignments;
-       `assignments.responses.v1` -> answers, re-routing.
+       `assignments.responses.v1` -> answers, re-routing;
+       `ops.events.v1` (intake's `erased`) -> the referral's details forgotten (`erasure.py`).
 Loops: delivery workers (webhook and `assignments.<provider>.v1`), the outbox relay (ops
        events, alerts, dead letters), the acceptance-deadline checker, the half-missing checker
        (a decision or a referral still waiting for its other half), the queue-depth gauge, a
@@ -43,11 +44,13 @@ from services.common.settings import dsn
 from services.provider_gateway import metrics
 from services.provider_gateway.adapters.channels import KafkaSender, WebhookSender
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
+from services.provider_gateway.adapters.erasure_store import ErasureStore
 from services.provider_gateway.adapters.outbox import OUTBOX, OUTBOX_CHANNEL
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
 from services.provider_gateway.api import add_provider_api
 from services.provider_gateway.config import GatewaySettings
 from services.provider_gateway.delivery import DeliveryWorker
+from services.provider_gateway.erasure import register_erasure_subscriber
 from services.provider_gateway.handlers import Context, check_half_missing, check_overdue
 from services.provider_gateway.ports import Sender
 from services.provider_gateway.subscribers import register_subscribers
@@ -83,6 +86,12 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("the gateway is not started")
         return ReferralStore(self.pool)
+
+    @property
+    def erasures(self) -> ErasureStore:
+        if self.pool is None:
+            raise RuntimeError("the gateway is not started")
+        return ErasureStore(self.pool)
 
 
 def _start_checkers(rt: Runtime, deliveries: DeliveryStore, clock: Callable[[], datetime]) -> None:
@@ -140,6 +149,7 @@ def create_app(
     rt = Runtime(settings=settings, broker=broker, starter=BrokerStarter(broker), ctx=ctx)
     broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
     register_subscribers(broker, lambda: rt.referrals, ctx)
+    register_erasure_subscriber(broker, lambda: rt.erasures, clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -222,5 +232,12 @@ def create_app(
         },
     )
     keys = {p: ch.api_key for p, ch in providers.items()}
-    add_provider_api(app, keys, lambda: rt.referrals, ctx, max_body_bytes=settings.max_body_bytes)
+    add_provider_api(
+        app,
+        keys,
+        lambda: rt.referrals,
+        ctx,
+        max_body_bytes=settings.max_body_bytes,
+        fetches=lambda: rt.erasures,
+    )
     return app

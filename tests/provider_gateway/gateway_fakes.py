@@ -151,3 +151,17 @@ class FakeReferralTx:
         at: datetime,
     ) -> None:
         self._s.emitted.append(Emitted(topic, key, event, event_id))
+
+
+@dataclass
+class FakeFetchAudit:
+    """The fetch audit and erased referrals (adapters.erasure_store.ErasureStore), in memory."""
+
+    erased: dict[UUID, datetime] = field(default_factory=dict)
+    fetches: list[tuple[UUID, str, int]] = field(default_factory=list)
+
+    async def erased_at(self, referral_id: UUID) -> datetime | None:
+        return self.erased.get(referral_id)
+
+    async def audit_fetch(self, referral_id: UUID, provider: Any, at: datetime, status: int) -> None:
+        self.fetches.append((referral_id, provider.value, status))
