@@ -163,5 +163,7 @@ class FakeFetchAudit:
     async def erased_at(self, referral_id: UUID) -> datetime | None:
         return self.erased.get(referral_id)
 
-    async def audit_fetch(self, referral_id: UUID, provider: Any, at: datetime, status: int) -> None:
+    async def audit_fetch(
+        self, referral_id: UUID, provider: Any, at: datetime, status: int
+    ) -> None:
         self.fetches.append((referral_id, provider.value, status))

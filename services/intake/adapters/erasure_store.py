@@ -3,8 +3,9 @@
 Rules kept here:
 - one erasure is one transaction, holding the referral's row lock: the data key is destroyed,
   the submission and its digest are nulled (ids, agency, channel, times and the timeline stay),
-  the `referrals.received.v1` copies still in the outbox are deleted, the audit row is
-  appended and the `referral_erased` ops event is queued in the outbox; all or nothing;
+  the `referrals.received.v1` copies still in the outbox are deleted, an `erased` timeline
+  entry and the audit row are appended and the `erased` ops event is queued in the outbox;
+  all or nothing;
 - a referral marked `duplicate_of` an erased one held the same submission: it is erased with it;
 - erasing an erased referral changes nothing and says when it was erased;
 - retention candidates are closed referrals (a `CLOSING_STATES` entry in their timeline) whose
@@ -93,6 +94,12 @@ class ErasureStore:
                 "DELETE FROM outbox WHERE topic = $1 AND message_key = ANY($2::text[])",
                 REFERRALS_RECEIVED,
                 [str(i) for i in ids],
+            )
+            # The agency's status timeline shows the erasure; nothing else of it changes.
+            await conn.executemany(
+                "INSERT INTO referral_timeline (referral_id, state, at, source_event_id)"
+                " VALUES ($1, 'erased', $2, $3) ON CONFLICT (source_event_id) DO NOTHING",
+                [(i, at, f"erased:{i}") for i in ids],
             )
             await conn.executemany(
                 "INSERT INTO erasure_audit (referral_id, operator, reason, channel, erased_at)"

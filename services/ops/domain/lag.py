@@ -26,6 +26,7 @@ CONSUMER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
     "provider-gateway-received": (topics.REFERRALS_RECEIVED,),
     "provider-gateway-decisions": (topics.REFERRALS_DECIDED,),
     "provider-gateway-responses": (topics.ASSIGNMENTS_RESPONSES,),
+    "provider-gateway-erasures": (topics.OPS_EVENTS,),
 }
 
 
