@@ -30,6 +30,7 @@ from shared.events import (
     TraceStep,
 )
 from shared.ops import AlertKind, DeadLetter, OpsAlert, OpsEvent, ReferralState, Service
+from shared.sealed import RoutingFacts, Sealed, SealedSubmission
 from shared.submission import ReferralSubmission, normalise_postcode
 
 __all__ = [
@@ -61,6 +62,9 @@ __all__ = [
     "Relationship",
     "ResponseStatus",
     "RiskLevel",
+    "RoutingFacts",
+    "Sealed",
+    "SealedSubmission",
     "Service",
     "TraceStep",
     "ce_headers",
