@@ -7,6 +7,8 @@
 # The file is KEY=value lines, usable both as a dotenv file and from bash:
 #   set -a; . .dev/secrets.env; set +a
 # INTAKE_WEB_DRAFT_KEY (a token: base64url of 32 random bytes) is the web form's AES-256 key.
+# PII_KEK_KEYS is the personal-data key-encryption key ring, `v1:<token>` (issue 14), and
+# PII_KEK_PRIMARY the version that wraps new data keys.
 # WEBHOOK_SECRET_* are Standard Webhooks secrets: "whsec_" + base64(24 random bytes).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -27,6 +29,8 @@ KEYS=(
     PROVIDER_API_KEY_EQUATION:token
     DEMO_AGENCY_API_KEY:token
     INTAKE_WEB_DRAFT_KEY:token
+    PII_KEK_KEYS:kek
+    PII_KEK_PRIMARY:kek_primary
 )
 
 # random_value KIND: print one fresh secret.
@@ -47,6 +51,10 @@ random_value() {
             printf 'whsec_%s\n' "$(openssl rand -base64 24 | tr -d '\n')"
         fi
         ;;
+    kek) # the personal-data key-encryption key, version v1 (rotate: add ",v2:<token>")
+        printf 'v1:%s\n' "$(random_value token)"
+        ;;
+    kek_primary) echo v1 ;; # the KEK version new data keys are wrapped with
     *) die "unknown secret kind $1" ;;
     esac
 }

@@ -31,6 +31,7 @@ from shared.events import (
     TraceStep,
 )
 from shared.ops import AlertKind, DeadLetter, OpsAlert, OpsEvent, ReferralState, Service
+from shared.sealed import RoutingFacts, Sealed, SealedSubmission
 from shared.submission import ReferralSubmission, normalise_postcode
 
 __all__ = [
@@ -62,6 +63,9 @@ __all__ = [
     "Relationship",
     "ResponseStatus",
     "RiskLevel",
+    "RoutingFacts",
+    "Sealed",
+    "SealedSubmission",
     "Service",
     "ThinAssignment",
     "TraceStep",

@@ -12,16 +12,22 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from shared._base import ContractModel, FieldError
 from shared.enums import Area, NotifyParty, Pathway, Priority, Provider, ResponseStatus
+from shared.sealed import RoutingFacts, SealedSubmission
 from shared.submission import ReferralSubmission
 
 
 class ReferralReceived(ContractModel):
-    """A submission intake accepted and stored; the router's input."""
+    """A submission intake accepted and stored; the router's input.
+
+    Intake publishes the sealed form (personal fields encrypted, see `shared.sealed`) with the
+    `routing` facts; the clear form is still read (the offline `decide`, older events).
+    """
 
     referral_id: UUID
     received_at: AwareDatetime
     referrer_agency: str
-    submission: ReferralSubmission
+    submission: ReferralSubmission | SealedSubmission
+    routing: RoutingFacts | None = None
 
 
 class ReferralRejected(ContractModel):
@@ -76,7 +82,9 @@ class Assignment(ContractModel):
     assigned_at: AwareDatetime
     reason: Annotated[str, StringConstraints(max_length=64)] = "decision"
     decision: Decision
-    referral: ReferralSubmission
+    # Clear in the webhook body (the gateway unseals it for the assigned provider only);
+    # sealed on `assignments.<provider>.v1` and in the gateway's tables.
+    referral: ReferralSubmission | SealedSubmission
 
 
 class ThinAssignment(ContractModel):
