@@ -24,6 +24,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+from services.common import sealing
 from services.common.db import apply_migrations, create_pool
 from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import IntakeStore
@@ -158,6 +159,31 @@ async def test_erase_removes_the_personal_copies_and_keeps_ids_states_and_times(
     assert untouched["submission"] is not None
     assert untouched["erased_at"] is None
     assert (REFERRALS_RECEIVED, f"received:{other}") in untouched["outbox"]
+
+
+async def test_erase_destroys_the_data_key_so_no_sealed_copy_opens_and_others_still_do(
+    pool: asyncpg.Pool, stack_env: dict[str, str], example_submission: dict[str, Any]
+) -> None:
+    kek = sealing.EnvKek.parse(stack_env["PII_KEK_KEYS"], stack_env["PII_KEK_PRIMARY"])
+    submission = ReferralSubmission.model_validate(example_submission)
+    rid, other = (
+        await _accepted(pool, example_submission),
+        await _accepted(pool, example_submission),
+    )
+    sealed = {}
+    for referral_id in (rid, other):
+        # A sealed copy under the referral's own data key (made here if intake made none).
+        try:
+            key = await sealing.load_data_key(pool, referral_id, kek)
+            sealed[referral_id] = sealing.seal_submission(submission, key)
+        except sealing.DataKeyNotFound:
+            sealed[referral_id] = await sealing.seal(pool, kek, referral_id, submission, NOW)
+    await erase_referral(ErasureStore(pool), _request(rid), now=lambda: NOW)
+    with pytest.raises(sealing.DataKeyDestroyed):
+        await sealing.unseal(pool, kek, rid, sealed[rid])
+    row = await pool.fetchrow("SELECT * FROM keyvault.data_keys WHERE referral_id = $1", rid)
+    assert (row["wrapped_key"], row["destroyed_at"]) == (None, NOW)
+    assert await sealing.unseal(pool, kek, other, sealed[other]) == submission
 
 
 async def test_erasing_twice_says_already_erased_and_changes_nothing(

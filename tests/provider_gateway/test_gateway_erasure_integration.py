@@ -31,7 +31,7 @@ from services.provider_gateway.handlers import (
     record_received,
     record_response,
 )
-from shared import OpsEvent, Provider, ProviderResponse, ReferralState, Service
+from shared import OpsEvent, Provider, ProviderResponse, ReferralState, ResponseStatus, Service
 from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
 from tests.support.infra import ROOT
 
@@ -154,7 +154,9 @@ async def test_an_erased_referral_is_not_handed_on_nor_flagged_overdue(
     await _assigned(pool, rid, "juno")
     async with ErasureStore(pool).referral(rid) as tx:
         await record_erasure(tx, _erased(rid), T0)
-    declined = ProviderResponse(referral_id=rid, provider=Provider.JUNO, status="declined", at=T0)
+    declined = ProviderResponse(
+        referral_id=rid, provider=Provider.JUNO, status=ResponseStatus.DECLINED, at=T0
+    )
     with pytest.raises(ReferralErased):
         async with ReferralStore(pool).referral(rid) as tx:
             await record_response(tx, declined, channel="kafka", ctx=CTX)

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.common import sealing
 from services.common.outbox import OutboxMessage, enqueue
 from services.intake.adapters.store import OUTBOX
 from services.intake.domain.erasure import Erasure, ErasureOutcome, ErasureRequest
@@ -39,22 +40,15 @@ _CANDIDATES: Final = (
 )
 
 
-async def destroy_keyvault_key(conn: asyncpg.Connection, referral_id: UUID, at: datetime) -> None:
-    """Destroy the referral's data key in `keyvault.data_keys`, where that table exists."""
-    if await conn.fetchval("SELECT to_regclass('keyvault.data_keys')") is None:
-        return
-    await conn.execute(
-        "UPDATE keyvault.data_keys SET wrapped_key = NULL,"
-        " destroyed_at = coalesce(destroyed_at, $2) WHERE referral_id = $1",
-        referral_id,
-        at,
-    )
+async def destroy_data_key(conn: asyncpg.Connection, referral_id: UUID, at: datetime) -> None:
+    """Crypto-shredding through the sealing API: every sealed copy becomes unreadable."""
+    await sealing.destroy(conn, referral_id, at)
 
 
 class ErasureStore:
     """asyncpg implementation of erasure and the retention query."""
 
-    def __init__(self, pool: asyncpg.Pool, destroy_key: DestroyKey = destroy_keyvault_key) -> None:
+    def __init__(self, pool: asyncpg.Pool, destroy_key: DestroyKey = destroy_data_key) -> None:
         self._pool = pool
         self._destroy_key = destroy_key
 
