@@ -5,7 +5,9 @@ Rules kept here:
   a code from a closed set (`http_<status>`, `timeout`, `connect_error`, `transport_error`,
   `kafka_error`, `no_endpoint`), which the retry policy then judges;
 - every webhook attempt is signed afresh (new timestamp) under the same `webhook-id`, the
-  assignment id; the body is the Assignment JSON, the same bytes that were signed;
+  assignment id; the body is the Assignment JSON, the same bytes that were signed; for a
+  provider on thin deliveries it is the ThinAssignment (domain.thin: ids, the decision and the
+  link to fetch the details), never the referral;
 - a webhook carries the attempt's `traceparent` (W3C Trace Context): ids only, outside the
   signed content;
 - the HTTP client, with its explicit timeouts, is made by the caller (the app's lifespan);
@@ -25,6 +27,7 @@ from services.common.kafka import publish_event
 from services.common.telemetry import current_trace_headers
 from services.provider_gateway.config import ProviderChannels
 from services.provider_gateway.domain import Outcome, classify, parse_retry_after
+from services.provider_gateway.domain.thin import thin_body
 from services.provider_gateway.ports import AttemptResult, Claimed
 from services.provider_gateway.signing import webhook_headers
 from shared import Assignment, Provider, Service
@@ -60,16 +63,17 @@ class WebhookSender:
         if not channels.webhook_url:  # the URL was removed after the assignment was made
             return AttemptResult(Outcome.RETRYABLE, None, 0.0, "no_endpoint")
         stamp = int(self._clock().timestamp())
+        body = delivery.body
+        if channels.delivery == "thin":
+            body = thin_body(body, channels.public_url)
         headers = webhook_headers(
-            channels.webhook_secret.get_secret_value(), delivery.assignment_id, stamp, delivery.body
+            channels.webhook_secret.get_secret_value(), delivery.assignment_id, stamp, body
         )
         # The W3C trace context, so a provider that traces can join the referral's trace.
         headers.update(current_trace_headers())
         start = time.perf_counter()
         try:
-            response = await self._client.post(
-                channels.webhook_url, content=delivery.body, headers=headers
-            )
+            response = await self._client.post(channels.webhook_url, content=body, headers=headers)
         except httpx.TimeoutException:
             return _failed(start, "timeout")
         except httpx.ConnectError:
