@@ -41,9 +41,10 @@ from services.common.http import (
     http_error_handler,
     unavailable_handler,
 )
+from services.common.sealing import DataKeyDestroyed
 from services.provider_gateway.domain import InvalidTransition, NotCurrentAssignment
 from services.provider_gateway.handlers import Context, record_response
-from services.provider_gateway.ports import ReferralUnits
+from services.provider_gateway.ports import Opener, ReferralUnits
 from shared import Assignment, Provider, ProviderResponse
 
 log = structlog.get_logger(__name__)
@@ -139,6 +140,7 @@ def add_provider_api(
     ctx: Context,
     *,
     max_body_bytes: int,
+    opener: Opener,
 ) -> None:
     """The providers' routes behind the shared edge: size limit, then authentication, HEAD, 503."""
     # Last added runs first: HEAD as GET, then the size limit, then authentication.
@@ -148,12 +150,13 @@ def add_provider_api(
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, unavailable_handler)
-    add_read_route(app, store)
+    add_read_route(app, store, opener)
     add_response_route(app, store, ctx)
 
 
-def add_read_route(app: FastAPI, store: Callable[[], ReferralUnits]) -> None:
-    """Add `GET /v1/assignments/{referral_id}`: the caller's current assignment."""
+def add_read_route(app: FastAPI, store: Callable[[], ReferralUnits], opener: Opener) -> None:
+    """Add `GET /v1/assignments/{referral_id}`: the caller's current assignment, its referral
+    unsealed for that provider alone (410 once the referral was erased)."""
 
     @app.get(
         "/v1/assignments/{referral_id}",
@@ -162,7 +165,7 @@ def add_read_route(app: FastAPI, store: Callable[[], ReferralUnits]) -> None:
         operation_id="read_assignment",
         responses={
             200: {"description": "your current assignment", "links": _RESPONSE_LINK},
-            **error_docs(401, 404, 422, 503),
+            **error_docs(401, 404, 410, 422, 503),
         },
     )
     async def read(referral_id: UUID, provider: Annotated[Provider, Depends(caller)]) -> Any:
@@ -182,6 +185,10 @@ def add_read_route(app: FastAPI, store: Callable[[], ReferralUnits]) -> None:
                 "has no current assignment of yours",
             )
         row = current[-1]
+        try:
+            body = await opener(referral_id, body)
+        except DataKeyDestroyed:
+            return error(410, "erased", "referral_id", "erased", "was erased: its details are gone")
         structlog.contextvars.bind_contextvars(referral_id=str(referral_id))
         log.info("assignment read", provider=provider.value, assignment_id=row.assignment_id)
         return CurrentAssignment(

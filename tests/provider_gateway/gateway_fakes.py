@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from services.provider_gateway.domain import State
 from services.provider_gateway.ports import AssignmentRow
-from shared import Assignment, Decision, ProviderResponse, ReferralReceived
+from shared import Assignment, Decision, ProviderResponse, ReferralReceived, SealedSubmission
 
 
 @dataclass
@@ -151,3 +151,9 @@ class FakeReferralTx:
         at: datetime,
     ) -> None:
         self._s.emitted.append(Emitted(topic, key, event, event_id))
+
+
+async def clear_only(referral_id: UUID, assignment: Assignment) -> Assignment:
+    """An Opener for tests whose referrals are clear: there is nothing to unseal."""
+    assert not isinstance(assignment.referral, SealedSubmission), "use a real VaultOpener"
+    return assignment

@@ -20,7 +20,7 @@ from services.provider_gateway.handlers import (
     record_response,
 )
 from shared import Provider, ProviderResponse
-from tests.provider_gateway.gateway_fakes import FakeReferralStore
+from tests.provider_gateway.gateway_fakes import FakeReferralStore, clear_only
 from tests.provider_gateway.gateway_samples import API_KEYS, T0, decision_for, received_event
 
 KEYS = {Provider(p): SecretStr(k) for p, k in API_KEYS.items()}
@@ -39,7 +39,7 @@ def ctx() -> Context:
 @pytest.fixture
 async def client(store: FakeReferralStore, ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    add_provider_api(app, KEYS, lambda: store, ctx, max_body_bytes=64 * 1024)
+    add_provider_api(app, KEYS, lambda: store, ctx, max_body_bytes=64 * 1024, opener=clear_only)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
         yield c
