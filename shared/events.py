@@ -5,15 +5,14 @@ Every event here is the `data` of a CloudEvent (binary mode, see `shared.cloudev
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from shared._base import ContractModel, FieldError
+from shared._base import ContractModel, FieldError, field_problem
 from shared.enums import Area, NotifyParty, Pathway, Priority, Provider, ResponseStatus
-from shared.sealed import RoutingFacts, SealedSubmission
-from shared.submission import ReferralSubmission
+from shared.sealed import EitherSubmission, RoutingFacts, SealedSubmission
 
 
 class ReferralReceived(ContractModel):
@@ -26,8 +25,14 @@ class ReferralReceived(ContractModel):
     referral_id: UUID
     received_at: AwareDatetime
     referrer_agency: str
-    submission: ReferralSubmission | SealedSubmission
+    submission: EitherSubmission
     routing: RoutingFacts | None = None
+
+    @model_validator(mode="after")
+    def _sealed_has_routing(self) -> Self:
+        if isinstance(self.submission, SealedSubmission) and self.routing is None:
+            raise field_problem("routing", "missing", "is required with a sealed submission")
+        return self
 
 
 class ReferralRejected(ContractModel):
@@ -84,7 +89,7 @@ class Assignment(ContractModel):
     decision: Decision
     # Clear in the webhook body (the gateway unseals it for the assigned provider only);
     # sealed on `assignments.<provider>.v1` and in the gateway's tables.
-    referral: ReferralSubmission | SealedSubmission
+    referral: EitherSubmission
 
 
 class ThinAssignment(ContractModel):

@@ -10,20 +10,23 @@ Rules kept here (contract v1 addition, issue 14):
   cannot be moved to another field or another referral;
 - a field that is null stays null (whether it was given is not secret: the contract's rules
   depend on it);
+- a field that holds either form (`EitherSubmission`) is told by `victim.name`: an object is the
+  sealed form, anything else the clear one, so a broken submission is reported against the one
+  form it meant (its fields by their own paths), never against both;
 - `RoutingFacts` is what the router needs that would otherwise come from a sealed field: the
   age on the day received and the local authority of the postcode. No personal field in clear.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Discriminator, Field, StringConstraints, Tag
 
 from shared._base import ContractModel
 from shared.enums import ContactMethod, Gender, ReferrerKind, Relationship
-from shared.submission import AgencyCode, Conduct, GssCode, Id, Risk
+from shared.submission import AgencyCode, Conduct, GssCode, Id, ReferralSubmission, Risk
 
 SEALING_ALGORITHM: Final = "tink/AES256_GCM"
 
@@ -120,7 +123,7 @@ class SealedSubmission(ContractModel):
 class RoutingFacts(ContractModel):
     """What routing needs from the sealed fields, derived by intake when it received the referral."""
 
-    age: Annotated[int, Field(ge=0, le=150)] | None = Field(
+    age: Annotated[int, Field(ge=0)] | None = Field(
         description="age on the UK date received (from the date of birth when given)"
     )
     age_source: Literal["date_of_birth", "age", "date_of_birth_after_received"]
@@ -129,3 +132,21 @@ class RoutingFacts(ContractModel):
         description="GSS code of the postcode's local authority in the ONS Postcode Directory, "
         "null when no postcode was given or the directory cannot place it"
     )
+
+
+def _form(value: Any) -> str:
+    if isinstance(value, SealedSubmission):
+        return "SealedSubmission"
+    if isinstance(value, dict):
+        victim = value.get("victim")
+        if isinstance(victim, dict) and isinstance(victim.get("name"), dict):
+            return "SealedSubmission"
+    return "ReferralSubmission"
+
+
+# The tags are class names, which field_errors leaves out of a field's path.
+EitherSubmission = Annotated[
+    Annotated[ReferralSubmission, Tag("ReferralSubmission")]
+    | Annotated[SealedSubmission, Tag("SealedSubmission")],
+    Discriminator(_form),
+]

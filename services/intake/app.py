@@ -10,6 +10,7 @@ Kafka: `referrals.submitted.v1` (agency systems) -> accepted, or `referrals.reje
 Nothing connects at import time: the pool, the broker and the relay start in the lifespan.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ from services.common.kafka import (
     publish_event,
 )
 from services.common.outbox import OutboxRelay, kafka_publisher
+from services.common.postcode_data import load_postcode_index
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
@@ -48,6 +50,7 @@ from services.common.runtime import (
     kafka_ready,
     start_monitor,
 )
+from services.common.sealing import EnvKek
 from services.common.settings import dsn
 from services.intake import domain
 from services.intake.adapters.erasure_store import ErasureStore
@@ -59,6 +62,7 @@ from services.intake.errors import validation_errors
 from services.intake.handlers import accept_submission
 from services.intake.http_errors import http_error_handler, validation_error_handler
 from services.intake.operator_api import add_operator_auth, add_operator_routes
+from services.intake.sealing import ReferralSealer
 from services.intake.web import mount_web, web_form
 from shared import (
     Decision,
@@ -96,6 +100,7 @@ class Runtime:
     starter: BrokerStarter
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None
+    sealer: ReferralSealer | None = None
     tasks: TaskGroup = field(default_factory=TaskGroup)
 
     @property
@@ -118,7 +123,10 @@ class Runtime:
         idempotency_key: str | None,
         channel: str,
     ) -> domain.Accepted:
-        """`accept_submission` with this process's store, clock, ids and clock-skew allowance."""
+        """`accept_submission` with this process's store, clock, ids, clock-skew allowance
+        and sealer."""
+        if self.sealer is None:
+            raise RuntimeError("intake is not started")
         return await accept_submission(
             self.store,
             submission,
@@ -128,6 +136,7 @@ class Runtime:
             now=_now,
             new_id=uuid4,
             clock_skew=timedelta(seconds=self.settings.clock_skew_seconds),
+            seal=self.sealer,
         )
 
 
@@ -140,9 +149,16 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     rt = Runtime(settings=settings, broker=broker, starter=BrokerStarter(broker))
     broker.add_middleware(dead_letter_middleware(Service.INTAKE, lambda: broker))
     _register_subscribers(rt)
+    # Checked before anything starts: a KEK ring that does not parse stops intake, naming the
+    # variable (EnvKek.parse); the sealer is made in the lifespan (the postcode index loads).
+    kek = EnvKek.parse(settings.pii_kek_keys.get_secret_value(), settings.pii_kek_primary)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        postcodes = await asyncio.to_thread(load_postcode_index, settings.postcodes_csv)
+        if not settings.pii_sealing:
+            log.warning("personal data sealing is OFF: a benchmark baseline only (PII_SEALING)")
+        rt.sealer = ReferralSealer(kek if settings.pii_sealing else None, postcodes)
         rt.pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(rt.pool, MIGRATIONS)
         # Concurrent: each referral is its own key, so no two rows need each other's order.

@@ -46,7 +46,7 @@ from services.provider_gateway.domain import (
 )
 from services.provider_gateway.fetch_api import FetchAudit, add_fetch_route
 from services.provider_gateway.handlers import Context, record_response
-from services.provider_gateway.ports import ReferralUnits
+from services.provider_gateway.ports import Opener, ReferralUnits
 from shared import Provider, ProviderResponse
 
 log = structlog.get_logger(__name__)
@@ -121,6 +121,7 @@ def add_provider_api(
     *,
     max_body_bytes: int,
     fetches: Callable[[], FetchAudit],
+    opener: Opener,
 ) -> None:
     """The providers' routes behind the shared edge: size limit, then authentication, HEAD, 503."""
     # Last added runs first: HEAD as GET, then the size limit, then authentication.
@@ -130,7 +131,7 @@ def add_provider_api(
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, unavailable_handler)
-    add_fetch_route(app, store, fetches, caller, ctx.now)
+    add_fetch_route(app, store, fetches, opener, caller=caller, now=ctx.now)
     add_response_route(app, store, ctx)
 
 

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -40,6 +41,7 @@ from services.common.runtime import (
     kafka_ready,
     start_monitor,
 )
+from services.common.sealing import EnvKek
 from services.common.settings import dsn
 from services.provider_gateway import metrics
 from services.provider_gateway.adapters.channels import KafkaSender, WebhookSender
@@ -47,6 +49,7 @@ from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.erasure_store import ErasureStore
 from services.provider_gateway.adapters.outbox import OUTBOX, OUTBOX_CHANNEL
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
+from services.provider_gateway.adapters.unsealing import VaultOpener
 from services.provider_gateway.api import add_provider_api
 from services.provider_gateway.config import GatewaySettings
 from services.provider_gateway.delivery import DeliveryWorker
@@ -54,7 +57,7 @@ from services.provider_gateway.erasure import register_erasure_subscriber
 from services.provider_gateway.handlers import Context, check_half_missing, check_overdue
 from services.provider_gateway.ports import Sender
 from services.provider_gateway.subscribers import register_subscribers
-from shared import Service
+from shared import Assignment, Service
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -79,6 +82,7 @@ class Runtime:
     starter: BrokerStarter
     ctx: Context
     pool: asyncpg.Pool | None = None
+    opener: VaultOpener | None = None
     tasks: TaskGroup = field(default_factory=TaskGroup)
 
     @property
@@ -150,11 +154,13 @@ def create_app(
     broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
     register_subscribers(broker, lambda: rt.referrals, ctx)
     register_erasure_subscriber(broker, lambda: rt.erasures, clock)
+    kek = EnvKek.parse(settings.pii_kek_keys.get_secret_value(), settings.pii_kek_primary)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         rt.pool = pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(pool, MIGRATIONS)
+        rt.opener = opener = VaultOpener(pool, kek)
         timeout = httpx.Timeout(
             settings.read_timeout_seconds, connect=settings.connect_timeout_seconds
         )
@@ -162,7 +168,7 @@ def create_app(
             timeout=timeout, transport=http_transport, follow_redirects=False
         )
         senders: dict[str, Sender] = {
-            "webhook": WebhookSender(client, providers, clock=clock),
+            "webhook": WebhookSender(client, providers, clock=clock, opener=opener),
             "kafka": KafkaSender(broker),
         }
         deliveries = DeliveryStore(pool)
@@ -232,6 +238,12 @@ def create_app(
         },
     )
     keys = {p: ch.api_key for p, ch in providers.items()}
+
+    async def open_for_provider(referral_id: UUID, assignment: Assignment) -> Assignment:
+        if rt.opener is None:
+            raise RuntimeError("the gateway is not started")
+        return await rt.opener(referral_id, assignment)
+
     add_provider_api(
         app,
         keys,
@@ -239,5 +251,6 @@ def create_app(
         ctx,
         max_body_bytes=settings.max_body_bytes,
         fetches=lambda: rt.erasures,
+        opener=open_for_provider,
     )
     return app

@@ -98,6 +98,10 @@ class GatewaySettings(ServiceSettings):
     )
     database_url: SecretStr
     http_port: int = 8003
+    # The personal-data key-encryption key ring (issue 14): the gateway unseals a referral only
+    # to build the delivery for the provider it is assigned to. Secret, required.
+    pii_kek_keys: SecretStr = Field(validation_alias="PII_KEK_KEYS")
+    pii_kek_primary: str = Field(validation_alias="PII_KEK_PRIMARY")
     # The providers' API takes small JSON answers; anything larger is refused before parsing.
     max_body_bytes: int = 64 * 1024
 

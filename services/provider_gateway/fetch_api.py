@@ -10,6 +10,8 @@ Rules kept here:
   of this referral (unknown and another provider's look the same, so a provider learns nothing
   about referrals that were never its own); 403: the caller had it, but it has passed to
   another provider; 410: the referral's personal data has been erased;
+- the body is unsealed for the caller alone (pii-core's `Opener`); a destroyed data key is
+  410 like a recorded erasure;
 - every fetch that reaches a referral the caller had (200, 403, 410) is audited: referral,
   provider, time and status, never the body; the audit row is written before the body is sent;
 - error bodies are the shared `ErrorBody`, documented per status.
@@ -28,7 +30,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.common.http import error_docs
-from services.provider_gateway.ports import ReferralUnits
+from services.common.sealing import DataKeyDestroyed
+from services.provider_gateway.domain import ReferralErased
+from services.provider_gateway.ports import Opener, ReferralUnits
 from shared import Assignment, Provider
 
 log = structlog.get_logger(__name__)
@@ -76,6 +80,8 @@ def add_fetch_route(
     app: FastAPI,
     store: Callable[[], ReferralUnits],
     audit: Callable[[], FetchAudit],
+    opener: Opener,
+    *,
     caller: Callable[..., Any],
     now: Callable[[], datetime],
 ) -> None:
@@ -97,11 +103,16 @@ def add_fetch_route(
         },
     )
     async def read(referral_id: UUID, provider: Annotated[Provider, Depends(caller)]) -> Any:
+        body: Assignment | None = None
         async with store().referral(referral_id) as tx:
             mine = [r for r in await tx.assignments() if r.provider is provider]
             current = [r for r in mine if r.superseded_at is None]
-            erased = await audit().erased_at(referral_id) if mine else None
-            body = await tx.body(current[-1].assignment_id) if current and not erased else None
+            erased = mine and await audit().erased_at(referral_id) is not None
+            if current and not erased:
+                try:  # unsealed for this provider alone; a destroyed key is an erasure
+                    body = await opener(referral_id, await tx.body(current[-1].assignment_id))
+                except (DataKeyDestroyed, ReferralErased):
+                    erased = True
         if not mine:
             return _error(404, "no assignment", "not_found", "has no assignment of yours")
         status = 410 if erased else 403 if not current else 200

@@ -143,5 +143,11 @@ def test_received_events_read_both_the_clear_and_the_sealed_form(
             "received_at": "2026-11-20T10:15:00+00:00",
             "referrer_agency": "notts-police",
             "submission": submission.model_dump(mode="json"),
+            "routing": {
+                "age": 36,
+                "age_source": "date_of_birth",
+                "postcode_given": True,
+                "postcode_local_authority_code": "E06000018",
+            },
         }
         assert type(ReferralReceived.model_validate(event).submission) is type(submission)

@@ -13,6 +13,7 @@ Rules checked here:
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -26,14 +27,16 @@ import pytest
 
 from services.common import sealing
 from services.common.db import apply_migrations, create_pool
+from services.common.postcode_data import load_postcode_index
 from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain.erasure import ErasureChannel, ErasureOutcome, ErasureRequest
 from services.intake.erasure import erase_referral, run_retention
 from services.intake.handlers import accept_submission
+from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
-from tests.support.infra import ROOT, service_env
+from tests.support.infra import DEV, ROOT, read_env, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +67,18 @@ async def _stored_at(pool: asyncpg.Pool, example: dict[str, Any], at: datetime) 
         channel="http",
         received_at=at,
         messages=[],
+        data_key=None,
     )
     assert stored
     return rid
+
+
+@functools.cache
+def _sealer() -> ReferralSealer:
+    """Seals under the stack's key-encryption key, as intake does (so tests can unseal)."""
+    env = read_env(DEV / "stack.env")  # written by the stack_env fixture's scripts
+    kek = sealing.EnvKek.parse(env["PII_KEK_KEYS"], env["PII_KEK_PRIMARY"])
+    return ReferralSealer(kek, load_postcode_index())
 
 
 async def _accepted(pool: asyncpg.Pool, example: dict[str, Any]) -> UUID:
@@ -81,6 +93,7 @@ async def _accepted(pool: asyncpg.Pool, example: dict[str, Any]) -> UUID:
         now=lambda: at,
         new_id=uuid4,
         clock_skew=timedelta(minutes=5),
+        seal=_sealer(),
     )
     return accepted.referral_id
 

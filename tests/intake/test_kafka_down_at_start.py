@@ -23,6 +23,8 @@ async def test_failed_broker_starts_leave_no_unclosed_kafka_producer(
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("INTAKE_DATABASE_URL", "postgresql://unused@127.0.0.1:1/unused")
     monkeypatch.setenv("INTAKE_WEB_DRAFT_KEY", "A" * 43)  # required: the web form's draft key
+    monkeypatch.setenv("PII_KEK_KEYS", "v1:" + "A" * 43)  # required: the personal-data KEK
+    monkeypatch.setenv("PII_KEK_PRIMARY", "v1")
     runtime: Runtime = create_app(IntakeSettings()).state.runtime
     loop = asyncio.get_running_loop()
     reported: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -13,6 +14,8 @@ import asyncpg
 import pytest
 
 from services.common.db import create_pool
+from services.common.postcode_data import load_postcode_index
+from services.common.sealing import EnvKek
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain import (
     Accepted,
@@ -20,6 +23,7 @@ from services.intake.domain import (
     SubmissionConflict,
 )
 from services.intake.handlers import accept_submission
+from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 from shared.topics import REFERRALS_RECEIVED
 
@@ -27,6 +31,11 @@ pytestmark = pytest.mark.integration
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "intake" / "migrations"
 NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
+
+
+@cache
+def _sealer() -> ReferralSealer:
+    return ReferralSealer(EnvKek.parse("v1:" + "k" * 43, "v1"), load_postcode_index())
 
 
 @pytest.fixture
@@ -49,6 +58,7 @@ async def _accept(pool: asyncpg.Pool, body: dict[str, Any], key: str | None, age
             now=lambda: NOW,
             new_id=uuid4,
             clock_skew=timedelta(minutes=5),
+            seal=_sealer(),
         )
     except (SubmissionConflict, IdempotencyKeyConflict) as exc:
         return exc

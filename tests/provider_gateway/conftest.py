@@ -25,6 +25,7 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
             if name.startswith(("GATEWAY_", "WEBHOOK_SECRET_", "PROVIDER_API_KEY_")):
                 monkeypatch.delenv(name)
         env = {"GATEWAY_DATABASE_URL": "postgresql://gateway@127.0.0.1:1/none"}
+        env |= {"PII_KEK_KEYS": "v1:" + "A" * 43, "PII_KEK_PRIMARY": "v1"}
         env |= {f"WEBHOOK_SECRET_{p.upper()}": s for p, s in SECRETS.items()}
         env |= {f"PROVIDER_API_KEY_{p.upper()}": k for p, k in API_KEYS.items()}
         env |= overrides

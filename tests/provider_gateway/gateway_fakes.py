@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from services.provider_gateway.domain import State
 from services.provider_gateway.ports import AssignmentRow
-from shared import Assignment, Decision, ProviderResponse, ReferralReceived
+from shared import Assignment, Decision, ProviderResponse, ReferralReceived, SealedSubmission
 
 
 @dataclass
@@ -167,3 +167,9 @@ class FakeFetchAudit:
         self, referral_id: UUID, provider: Any, at: datetime, status: int
     ) -> None:
         self.fetches.append((referral_id, provider.value, status))
+
+
+async def clear_only(referral_id: UUID, assignment: Assignment) -> Assignment:
+    """An Opener for tests whose referrals are clear: there is nothing to unseal."""
+    assert not isinstance(assignment.referral, SealedSubmission), "use a real VaultOpener"
+    return assignment

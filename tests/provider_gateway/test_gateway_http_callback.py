@@ -20,7 +20,7 @@ from services.provider_gateway.handlers import (
     record_response,
 )
 from shared import Provider, ProviderResponse
-from tests.provider_gateway.gateway_fakes import FakeFetchAudit, FakeReferralStore
+from tests.provider_gateway.gateway_fakes import FakeFetchAudit, FakeReferralStore, clear_only
 from tests.provider_gateway.gateway_samples import API_KEYS, T0, decision_for, received_event
 
 KEYS = {Provider(p): SecretStr(k) for p, k in API_KEYS.items()}
@@ -46,7 +46,15 @@ async def client(
     store: FakeReferralStore, ctx: Context, audit: FakeFetchAudit
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    add_provider_api(app, KEYS, lambda: store, ctx, max_body_bytes=64 * 1024, fetches=lambda: audit)
+    add_provider_api(
+        app,
+        KEYS,
+        lambda: store,
+        ctx,
+        max_body_bytes=64 * 1024,
+        fetches=lambda: audit,
+        opener=clear_only,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
         yield c

@@ -24,6 +24,7 @@ from services.provider_gateway.config import (
 )
 from services.provider_gateway.domain.thin import thin_body
 from shared import Assignment, Provider, ThinAssignment
+from tests.provider_gateway.gateway_fakes import clear_only
 from tests.provider_gateway.gateway_samples import API_KEYS, SECRETS
 from tests.provider_gateway.test_gateway_delivery import URL, claimed
 
@@ -47,7 +48,7 @@ def _sender(delivery: str, seen: list[httpx.Request]) -> WebhookSender:
     )
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     now = datetime.now(UTC)  # the signature's timestamp must be recent to verify
-    return WebhookSender(client, {Provider.JUNO: juno}, clock=lambda: now)
+    return WebhookSender(client, {Provider.JUNO: juno}, clock=lambda: now, opener=clear_only)
 
 
 async def test_a_thin_delivery_carries_ids_the_decision_and_a_link_signed_and_no_details() -> None:
