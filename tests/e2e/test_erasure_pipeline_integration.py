@@ -251,10 +251,7 @@ def test_no_topic_holds_the_erased_referral_in_clear_and_no_sealed_copy_opens(
         for r in received
         if isinstance(ReferralReceived.model_validate_json(r.value).submission, SealedSubmission)
     ]
-    if not sealed:
-        # Sealing on the topics is pii-core's part of issue 14: until intake seals
-        # referrals.received.v1, crypto-shredding has nothing on Kafka to make unreadable.
-        pytest.xfail("intake does not seal referrals.received.v1 yet (pii-core)")
+    assert sealed, "intake publishes referrals.received.v1 sealed"
     clear = sorted({r.topic for r in records if marker.encode() in r.value})
     assert clear == [], f"the erased referral's personal data is in clear on {clear}"
 

@@ -2,7 +2,7 @@
 
 Rules checked here:
 - intake's `erased` event nulls the gateway's copies (the stored details, every assignment
-  body), ends the waiting deliveries in `erased` (the claim takes only `pending` ones), and
+  body, the providers' free-text reasons), ends the waiting deliveries in `erased` (the claim takes only `pending` ones), and
   queues the gateway's own `erased` ops event, in one transaction; applied again, nothing;
 - details that arrive after the erasure are not kept, and make no assignment;
 - a decline of an erased referral cannot be handed on (ReferralErased), and an erased
@@ -145,6 +145,30 @@ async def test_details_arriving_after_the_erasure_are_not_kept(pool: asyncpg.Poo
         assert await record_received(tx, received_event(rid), CTX) is None
     copies = await _copies(pool, rid)
     assert (copies["received"], copies["bodies"], copies["deliveries"]) == (None, [], [])
+
+
+async def test_an_erasure_nulls_the_providers_free_text_reason_and_keeps_the_answer(
+    pool: asyncpg.Pool,
+) -> None:
+    rid = uuid4()
+    await _assigned(pool, rid, "juno")
+    answer = ProviderResponse(
+        referral_id=rid,
+        provider=Provider.JUNO,
+        status=ResponseStatus.ACCEPTED,
+        reason="spoke to Sam on the phone",
+        at=T0,
+    )
+    async with ReferralStore(pool).referral(rid) as tx:
+        await record_response(tx, answer, channel="kafka", ctx=CTX)
+    async with ErasureStore(pool).referral(rid) as tx:
+        await record_erasure(tx, _erased(rid), T0)
+    [row] = await pool.fetch(
+        "SELECT r.status, r.reason FROM responses r JOIN assignments a USING (assignment_id)"
+        " WHERE a.referral_id = $1",
+        rid,
+    )
+    assert (row["status"], row["reason"]) == ("accepted", None)
 
 
 async def test_an_erased_referral_is_not_handed_on_nor_flagged_overdue(

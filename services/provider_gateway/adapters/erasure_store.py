@@ -3,7 +3,8 @@
 Rules kept here:
 - an erasure runs in the referral's locked transaction (the same advisory lock as every other
   change to that referral): it records the referral as erased once, nulls the gateway's copies
-  of its details (the stored `ReferralReceived` and every assignment body), and moves its
+  of its details (the stored `ReferralReceived`, every assignment body and the providers'
+  free-text reasons), and moves its
   waiting deliveries to the terminal `erased` state, so none is attempted again;
 - a repeated erasure event finds the referral recorded and changes nothing;
 - the fetch audit is append-only (a trigger refuses changes): referral, provider, time and the
@@ -49,6 +50,12 @@ class ErasureTx(OutboxTx):
         )
         await self._conn.execute(
             "UPDATE assignments SET payload = NULL WHERE referral_id = $1", self.referral_id
+        )
+        # A provider's free-text reason may name someone; the answer's status and time stay.
+        await self._conn.execute(
+            "UPDATE responses r SET reason = NULL FROM assignments a"
+            " WHERE a.assignment_id = r.assignment_id AND a.referral_id = $1",
+            self.referral_id,
         )
         ended: str = await self._conn.execute(
             "UPDATE deliveries d SET state = 'erased', leased_until = NULL FROM assignments a"
