@@ -7,6 +7,7 @@
 # The file is KEY=value lines, usable both as a dotenv file and from bash:
 #   set -a; . .dev/secrets.env; set +a
 # INTAKE_WEB_DRAFT_KEY (a token: base64url of 32 random bytes) is the web form's AES-256 key.
+# INTAKE_OPERATOR_TOKEN is the operators' bearer token for intake's erasure endpoint (docs/privacy.md).
 # PII_KEK_KEYS is the personal-data key-encryption key ring, `v1:<token>` (issue 14), and
 # PII_KEK_PRIMARY the version that wraps new data keys.
 # WEBHOOK_SECRET_* are Standard Webhooks secrets: "whsec_" + base64(24 random bytes).
@@ -29,6 +30,7 @@ KEYS=(
     PROVIDER_API_KEY_EQUATION:token
     DEMO_AGENCY_API_KEY:token
     INTAKE_WEB_DRAFT_KEY:token
+    INTAKE_OPERATOR_TOKEN:token
     PII_KEK_KEYS:kek
     PII_KEK_PRIMARY:kek_primary
 )
