@@ -37,7 +37,10 @@ def missing_settings_message(exc: ValidationError, prefix: str) -> str:
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
         field = ".".join(str(p) for p in err["loc"])
-        problems.append(f"{prefix}{field.upper()} ({err['msg']})")
+        # A field read from an unprefixed variable (a validation alias such as PII_KEK_KEYS) is
+        # reported under that variable's own name.
+        name = field if field.isupper() else f"{prefix}{field.upper()}"
+        problems.append(f"{name} ({err['msg']})")
     return "configuration error: set " + ", ".join(problems)
 
 

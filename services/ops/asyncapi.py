@@ -104,7 +104,9 @@ def brokers() -> list[Any]:
     from services.router.config import RouterSettings
     from shared import Decision, ReferralReceived
 
-    common = {"KAFKA_BOOTSTRAP_SERVERS": DOC_BOOTSTRAP, "database_url": _DUMMY_DSN}
+    # A dummy key-encryption key (32 zero bytes) too: intake and the gateway require one.
+    kek = {"PII_KEK_KEYS": "v1:" + "A" * 43, "PII_KEK_PRIMARY": "v1"}
+    common = {"KAFKA_BOOTSTRAP_SERVERS": DOC_BOOTSTRAP, "database_url": _DUMMY_DSN} | kek
     # model_validate, not the constructor: the environment must not change the document.
     # The web form's draft key is required; a dummy one (32 zero bytes) builds the document.
     intake = IntakeSettings.model_validate(common | {"web_draft_key": "A" * 43})
