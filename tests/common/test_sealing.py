@@ -12,6 +12,7 @@ from uuid import uuid4
 import pytest
 
 from services.common.sealing import (
+    DataKeyInvalid,
     EnvKek,
     KekConfigError,
     KekVersionUnknown,
@@ -114,6 +115,12 @@ def test_a_rotated_kek_still_opens_keys_wrapped_before(
     assert unseal_submission(sealed_old, open_data_key(old_wrapped, rotated)) == submission
     with pytest.raises(KekVersionUnknown):
         open_data_key(new_wrapped, old_ring)
+
+
+def test_a_key_wrapped_under_another_kek_of_that_version_is_invalid_not_a_crash() -> None:
+    _, wrapped = new_data_key(uuid4(), EnvKek.parse(f"v1:{kek_value()}", "v1"))
+    with pytest.raises(DataKeyInvalid, match="v1"):
+        open_data_key(wrapped, EnvKek.parse(f"v1:{kek_value()}", "v1"))
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,8 @@ real router and gateway to the demo receiver, and then the raw bytes of every fi
 Kafka's data directory and PostgreSQL's data directory (pg_wal included, after a CHECKPOINT)
 are searched: no marker may be there. The submission ids, which are not personal and not
 sealed, are searched too and must be found: the search reads the right files.
+Then a referral's data key is destroyed: the provider's read of it answers 410, another
+referral still reads clear.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import pytest
 
+from services.common.sealing import destroy
 from tests.support.at_rest import checkpoint, find_in_files, kafka_data_dir, postgres_data_dir
 from tests.support.pipeline import Pipeline, build_pipeline, running
 
@@ -141,3 +145,46 @@ def test_no_personal_field_is_in_clear_on_kafka_or_postgres_disk_and_the_provide
         places = found.get(submission_id, [])
         assert any(kafka in p.parents for p in places), submission_id
         assert any(postgres in p.parents for p in places), submission_id
+
+
+def _read(
+    pipeline: Pipeline, stack_env: dict[str, str], delivery: dict[str, Any]
+) -> httpx.Response:
+    provider = delivery["provider"]
+    return httpx.get(
+        f"{pipeline.gateway.url}/v1/assignments/{delivery['referral_id']}",
+        headers={"Authorization": f"Bearer {stack_env[f'PROVIDER_API_KEY_{provider.upper()}']}"},
+        timeout=10,
+    )
+
+
+async def test_a_destroyed_data_key_makes_only_that_referral_unreadable(
+    pipeline: Pipeline, stack_env: dict[str, str], example_submission: dict[str, Any]
+) -> None:
+    rng = random.Random()
+    sent: dict[str, dict[str, str]] = {}
+    for _ in range(2):
+        body, markers = marked_submission(example_submission, rng)
+        response = httpx.post(
+            f"{pipeline.intake.url}/v1/referrals",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {pipeline.api_key}"},
+        )
+        assert response.status_code == 201, response.text
+        sent[response.json()["referral_id"]] = markers
+    delivered = _delivered(pipeline, set(sent))
+    erased, kept = sorted(delivered)
+
+    conn = await asyncpg.connect(stack_env["INTAKE_DATABASE_URL"])
+    try:
+        assert await destroy(conn, UUID(erased)) is True
+    finally:
+        await conn.close()
+
+    gone = _read(pipeline, stack_env, delivered[erased])
+    assert gone.status_code == 410, gone.text
+    assert sent[erased]["victim.name"] not in gone.text
+    still = _read(pipeline, stack_env, delivered[kept])
+    assert still.status_code == 200, still.text
+    assert still.json()["assignment"]["referral"]["victim"]["name"] == sent[kept]["victim.name"]

@@ -111,3 +111,13 @@ async def test_a_key_vault_outage_is_retried_without_counting_against_the_endpoi
     recorder = FakeRecorder(FakeDeliveryTx(breaker=Breaker(failures=2)))
     _, tx = await run(result, delivery, recorder, breaker=BreakerPolicy(threshold=5))
     assert tx.breaker.failures == 2
+
+
+async def test_a_key_that_does_not_unwrap_fails_the_delivery_without_stopping_the_worker() -> None:
+    vault = MemoryVault()
+    delivery, _ = sealed_delivery(vault)
+    other_kek = EnvKek.parse("v1:" + "C" * 43, "v1")  # the same version name, another key
+    seen: list[httpx.Request] = []
+    result = await sender(recording(seen), opener=VaultOpener(vault, other_kek)).send(delivery)
+    assert seen == []
+    assert (result.outcome, result.error_code) == (Outcome.PERMANENT, "unseal_failed")

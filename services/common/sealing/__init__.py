@@ -17,6 +17,7 @@ from uuid import UUID
 
 from services.common.sealing.errors import (
     DataKeyDestroyed,
+    DataKeyInvalid,
     DataKeyNotFound,
     KekConfigError,
     KekVersionUnknown,
@@ -71,6 +72,7 @@ async def unseal(
 __all__ = [
     "DataKey",
     "DataKeyDestroyed",
+    "DataKeyInvalid",
     "DataKeyNotFound",
     "EnvKek",
     "Executor",

@@ -5,6 +5,8 @@
      +-- KekVersionUnknown    a data key is wrapped by a KEK version this process does not hold
      +-- DataKeyNotFound      no data key was ever stored for the referral
      +-- DataKeyDestroyed     the referral's data key was destroyed (erasure): nothing opens it
+     +-- DataKeyInvalid       the stored key does not unwrap under its KEK version (another
+                              KEK of the same name, or a tampered or swapped row)
      +-- SealedValueInvalid   a sealed value fails authentication (tampered, or moved to another
                               field or referral), or is not a sealed value of this key
 
@@ -40,6 +42,15 @@ class DataKeyDestroyed(SealingError):
     def __init__(self, referral_id: UUID) -> None:
         super().__init__(f"the data key of referral {referral_id} was destroyed")
         self.referral_id = referral_id
+
+
+class DataKeyInvalid(SealingError):
+    def __init__(self, referral_id: UUID, version: str) -> None:
+        super().__init__(
+            f"the data key of referral {referral_id} does not unwrap under KEK version {version!r}"
+        )
+        self.referral_id = referral_id
+        self.version = version
 
 
 class SealedValueInvalid(SealingError):

@@ -28,7 +28,7 @@ import tink
 from tink import aead, secret_key_access
 from tink.proto import aes_gcm_pb2, tink_pb2
 
-from services.common.sealing.errors import KekConfigError, KekVersionUnknown
+from services.common.sealing.errors import DataKeyInvalid, KekConfigError, KekVersionUnknown
 
 aead.register()
 
@@ -144,7 +144,11 @@ def new_data_key(referral_id: UUID, kek: KeyEncryptionKey) -> tuple[DataKey, Wra
 
 
 def open_data_key(key: WrappedKey, kek: KeyEncryptionKey) -> DataKey:
-    """Unwrap a stored data key (tink.TinkError if it was not wrapped for this referral)."""
-    serialized = kek.unwrap(key.kek_version, key.wrapped, _wrap_context(key.referral_id))
-    handle = tink.proto_keyset_format.parse(serialized, secret_key_access.TOKEN)
+    """Unwrap a stored data key; DataKeyInvalid if it does not open (not wrapped for this
+    referral, or under another key of that version), KekVersionUnknown without its version."""
+    try:
+        serialized = kek.unwrap(key.kek_version, key.wrapped, _wrap_context(key.referral_id))
+        handle = tink.proto_keyset_format.parse(serialized, secret_key_access.TOKEN)
+    except tink.TinkError:
+        raise DataKeyInvalid(key.referral_id, key.kek_version) from None
     return DataKey(key.referral_id, key.kek_version, handle.primitive(aead.Aead))
