@@ -10,7 +10,7 @@ Rules kept here:
   (path printed); a stage that fails is reported in the table and the others still run;
 - `--profile` also records py-spy flame graphs of the services under load into docs/perf/
   (figures measured while profiling are slower: profile and measure in separate runs);
-- NAME (`decide`, `intake`, `router`, `pipeline`) picks stages; none runs them all; `--quick`
+- NAME (`decide`, `intake`, `router`, `pipeline`, `sealing`) picks stages; none runs them all; `--quick`
   runs smaller stages (`QUICK`), and the table says so.
 """
 
@@ -27,7 +27,7 @@ from typing import Final
 from bench.harness import ROOT, ensure_infrastructure
 from bench.report import Row, environment, render, save
 
-STAGES: Final = ("decide", "intake", "router", "pipeline")
+STAGES: Final = ("decide", "intake", "router", "pipeline", "sealing")
 # Each stage's size: the full run (bounded: the whole under ~6 minutes on an idle 2-core machine),
 # and --quick (for a busy machine, where the full sizes would take far longer).
 SIZES: Final = {
@@ -35,12 +35,14 @@ SIZES: Final = {
     "intake": {"seconds": 10},
     "router": {"referrals": 2000},
     "pipeline": {"seconds": 10},
+    "sealing": {"seconds": 10},
 }
 QUICK: Final = {
     "decide": {"referrals": 10_000},
     "intake": {"seconds": 5},
     "router": {"referrals": 500},
     "pipeline": {"seconds": 5},
+    "sealing": {"seconds": 5},
 }
 
 

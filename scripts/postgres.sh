@@ -317,6 +317,16 @@ SET client_min_messages = warning;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 -- Each service owns exactly one schema; no grants across schemas.
 $sql_schemas
+-- The key vault (issue 14): per-referral data keys, wrapped. Intake owns it (creates and
+-- destroys keys; its migration 0004 makes the table), the gateway may only read it (to build a
+-- provider's delivery); the router, ops and PUBLIC get nothing.
+CREATE SCHEMA IF NOT EXISTS keyvault AUTHORIZATION referrals_intake;
+ALTER SCHEMA keyvault OWNER TO referrals_intake;
+REVOKE ALL ON SCHEMA keyvault FROM PUBLIC;
+GRANT USAGE ON SCHEMA keyvault TO referrals_gateway;
+GRANT SELECT ON ALL TABLES IN SCHEMA keyvault TO referrals_gateway;
+ALTER DEFAULT PRIVILEGES FOR ROLE referrals_intake IN SCHEMA keyvault
+    GRANT SELECT ON TABLES TO referrals_gateway;
 SQL
     log "bootstrap done: database $PG_DATABASE; roles $(for e in "${PG_SERVICES[@]}"; do printf '%s(schema %s) ' "${e%%:*}" "$(cut -d: -f2 <<<"$e")"; done)"
 }

@@ -7,6 +7,9 @@
 # The file is KEY=value lines, usable both as a dotenv file and from bash:
 #   set -a; . .dev/secrets.env; set +a
 # INTAKE_WEB_DRAFT_KEY (a token: base64url of 32 random bytes) is the web form's AES-256 key.
+# INTAKE_OPERATOR_TOKEN is the operators' bearer token for intake's erasure endpoint (docs/privacy.md).
+# PII_KEK_KEYS is the personal-data key-encryption key ring, `v1:<token>` (issue 14), and
+# PII_KEK_PRIMARY the version that wraps new data keys.
 # WEBHOOK_SECRET_* are Standard Webhooks secrets: "whsec_" + base64(24 random bytes).
 # KAFKA_*_PASSWORD are the Kafka principals' SCRAM passwords (broker, admin, one per service,
 # tooling for tests/demo/bench) and the broker's own (controller, keystore); see README "Kafka
@@ -39,6 +42,9 @@ KEYS=(
     KAFKA_GATEWAY_PASSWORD:token
     KAFKA_OPS_PASSWORD:token
     KAFKA_TOOLING_PASSWORD:token
+    INTAKE_OPERATOR_TOKEN:token
+    PII_KEK_KEYS:kek
+    PII_KEK_PRIMARY:kek_primary
 )
 
 # random_value KIND: print one fresh secret.
@@ -59,6 +65,10 @@ random_value() {
             printf 'whsec_%s\n' "$(openssl rand -base64 24 | tr -d '\n')"
         fi
         ;;
+    kek) # the personal-data key-encryption key, version v1 (rotate: add ",v2:<token>")
+        printf 'v1:%s\n' "$(random_value token)"
+        ;;
+    kek_primary) echo v1 ;; # the KEK version new data keys are wrapped with
     *) die "unknown secret kind $1" ;;
     esac
 }

@@ -27,9 +27,11 @@ from shared.events import (
     ProviderResponse,
     ReferralReceived,
     ReferralRejected,
+    ThinAssignment,
     TraceStep,
 )
 from shared.ops import AlertKind, DeadLetter, OpsAlert, OpsEvent, ReferralState, Service
+from shared.sealed import RoutingFacts, Sealed, SealedSubmission
 from shared.submission import ReferralSubmission, normalise_postcode
 
 __all__ = [
@@ -61,7 +63,11 @@ __all__ = [
     "Relationship",
     "ResponseStatus",
     "RiskLevel",
+    "RoutingFacts",
+    "Sealed",
+    "SealedSubmission",
     "Service",
+    "ThinAssignment",
     "TraceStep",
     "ce_headers",
     "field_errors",

@@ -5,16 +5,22 @@ Rules kept here:
 - a cross-field check raises `field_problem(...)`, which carries the name of the field at fault
   in its context, so that `field_errors` can report the full dotted path of that field rather
   than of the object holding it;
+- a union's tag in an error's location (`UNION_TAGS`: which form of a field was read) is not
+  part of the field's path;
 - error reports never echo the input: they carry the field path, a code and a message only,
   because the input may be personal data.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
+
+# The tags of the contract's tagged unions (shared.sealed.EitherSubmission), which pydantic puts
+# in an error's location.
+UNION_TAGS: Final = frozenset({"ReferralSubmission", "SealedSubmission"})
 
 
 class ContractModel(BaseModel):
@@ -39,6 +45,8 @@ def field_problem(field: str, code: str, message: str) -> PydanticCustomError:
 def _dotted(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
+        if part in UNION_TAGS:
+            continue  # which form of a field was read, not a field
         if isinstance(part, int):
             path += f"[{part}]"
         else:

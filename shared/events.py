@@ -5,23 +5,34 @@ Every event here is the `data` of a CloudEvent (binary mode, see `shared.cloudev
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from shared._base import ContractModel, FieldError
+from shared._base import ContractModel, FieldError, field_problem
 from shared.enums import Area, NotifyParty, Pathway, Priority, Provider, ResponseStatus
-from shared.submission import ReferralSubmission
+from shared.sealed import EitherSubmission, RoutingFacts, SealedSubmission
 
 
 class ReferralReceived(ContractModel):
-    """A submission intake accepted and stored; the router's input."""
+    """A submission intake accepted and stored; the router's input.
+
+    Intake publishes the sealed form (personal fields encrypted, see `shared.sealed`) with the
+    `routing` facts; the clear form is still read (the offline `decide`, older events).
+    """
 
     referral_id: UUID
     received_at: AwareDatetime
     referrer_agency: str
-    submission: ReferralSubmission
+    submission: EitherSubmission
+    routing: RoutingFacts | None = None
+
+    @model_validator(mode="after")
+    def _sealed_has_routing(self) -> Self:
+        if isinstance(self.submission, SealedSubmission) and self.routing is None:
+            raise field_problem("routing", "missing", "is required with a sealed submission")
+        return self
 
 
 class ReferralRejected(ContractModel):
@@ -76,7 +87,25 @@ class Assignment(ContractModel):
     assigned_at: AwareDatetime
     reason: Annotated[str, StringConstraints(max_length=64)] = "decision"
     decision: Decision
-    referral: ReferralSubmission
+    # Clear in the webhook body (the gateway unseals it for the assigned provider only);
+    # sealed on `assignments.<provider>.v1` and in the gateway's tables.
+    referral: EitherSubmission
+
+
+class ThinAssignment(ContractModel):
+    """A thin delivery (claim check): the assignment without the referral's personal details.
+
+    The provider fetches the details from `details_url` (`GET /v1/assignments/{referral_id}`
+    with its API key); each fetch is audited, and after erasure it answers 410.
+    """
+
+    assignment_id: str
+    referral_id: UUID
+    provider: Provider
+    assigned_at: AwareDatetime
+    reason: Annotated[str, StringConstraints(max_length=64)] = "decision"
+    decision: Decision
+    details_url: Annotated[str, StringConstraints(max_length=2048)]
 
 
 class ProviderResponse(ContractModel):

@@ -37,6 +37,9 @@ class ReferralState(StrEnum):
     DECLINED = "declined"
     REROUTED = "rerouted"
     OVERDUE = "overdue"
+    # The referral's personal data was erased (its data key destroyed, its copies removed):
+    # by an operator (reason_code `operator_request`) or by the retention job (`retention`).
+    ERASED = "erased"
 
 
 class OpsEvent(ContractModel):

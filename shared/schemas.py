@@ -16,6 +16,7 @@ from shared.events import (
     ProviderResponse,
     ReferralReceived,
     ReferralRejected,
+    ThinAssignment,
 )
 from shared.ops import DeadLetter, OpsAlert, OpsEvent
 from shared.submission import ReferralSubmission
@@ -27,6 +28,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     Decision,
     DecisionRequestError,
     Assignment,
+    ThinAssignment,
     ProviderResponse,
     OpsEvent,
     OpsAlert,

@@ -13,3 +13,11 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON SCHEMA :"schema" FROM PUBLIC;
 SQL
 done
+# The key vault (issue 14; as scripts/postgres.sh bootstrap): intake owns it, the gateway reads.
+psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d referrals <<'SQL'
+CREATE SCHEMA keyvault AUTHORIZATION referrals_intake;
+REVOKE ALL ON SCHEMA keyvault FROM PUBLIC;
+GRANT USAGE ON SCHEMA keyvault TO referrals_gateway;
+ALTER DEFAULT PRIVILEGES FOR ROLE referrals_intake IN SCHEMA keyvault
+    GRANT SELECT ON TABLES TO referrals_gateway;
+SQL

@@ -46,6 +46,7 @@ _DESCRIPTIONS: Final = {
     403: "The API key does not allow this.",
     404: "Nothing of yours is at this address.",
     409: "Conflicts with what was accepted before.",
+    410: "Gone: the referral was erased, and its personal details with it.",
     413: "The request body is over the size limit.",
     422: "The request is not valid; each error names its field.",
     503: "A dependency (the database) is unavailable; try again after `Retry-After` seconds.",

@@ -84,7 +84,10 @@ def missing_settings_message(exc: ValidationError, prefix: str) -> str:
         if field == "kafka_security":  # its message names the variable (prefixed or not)
             problems.append(err["msg"].removeprefix("Value error, ").removeprefix("set "))
             continue
-        problems.append(f"{prefix}{field.upper()} ({err['msg']})")
+        # A field read from an unprefixed variable (a validation alias such as PII_KEK_KEYS) is
+        # reported under that variable's own name.
+        name = field if field.isupper() else f"{prefix}{field.upper()}"
+        problems.append(f"{name} ({err['msg']})")
     return "configuration error: set " + ", ".join(problems)
 
 

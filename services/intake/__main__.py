@@ -1,4 +1,5 @@
-"""`python -m services.intake serve | migrate | agency-add | agency-revoke | key-create | ...`.
+"""`python -m services.intake serve | migrate | agency-add | agency-revoke | key-create |
+key-revoke | key-list | erase | retention`.
 
 API keys: `key-create AGENCY` prints a new key once (only its SHA-256 digest is stored);
 `key-revoke KEY_ID` revokes it. Agencies must exist first (`agency-add AGENCY "Name"`).
@@ -9,15 +10,23 @@ prints the credentials once; `agency-revoke AGENCY` deletes that principal's ACL
 credentials (the topic, the agency and its API keys stay). Both connect as the Kafka admin
 principal (`ADMIN_KAFKA_SASL_USERNAME`, `ADMIN_KAFKA_SASL_PASSWORD`;
 `services.common.kafka_identities`). Agencies on HTTP alone get no Kafka credentials.
+
+Erasure: `erase REFERRAL_ID --reason "case ref" [--operator NAME]` erases one referral's personal
+data (audited, announced on ops.events.v1); again: "already erased", nothing changes; an
+unknown id exits 1. `retention [--dry-run]` erases closed referrals older than
+INTAKE_RETENTION_DAYS (the dry run lists their ids and counts, erasing nothing). See
+docs/privacy.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import secrets
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -29,8 +38,12 @@ from services.common.kafka_security import KafkaSecurityError
 from services.common.logging import configure_logging
 from services.common.runtime import serve
 from services.common.settings import dsn, missing_settings_message
+from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import key_digest
 from services.intake.config import IntakeSettings
+from services.intake.domain import SubmissionRefused
+from services.intake.domain.erasure import ErasureChannel, ErasureOutcome, ErasureRequest
+from services.intake.erasure import erase_referral, run_retention
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -101,8 +114,52 @@ async def _admin(args: argparse.Namespace, settings: IntakeSettings) -> None:
                 print(dict(row))
         elif args.command == "migrate":
             print("migrations applied")
+        elif args.command == "erase":
+            await _erase(args, ErasureStore(pool))
+        elif args.command == "retention":
+            await _retention(args, settings, ErasureStore(pool))
     finally:
         await pool.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _erase(args: argparse.Namespace, store: ErasureStore) -> None:
+    request = ErasureRequest(args.referral_id, args.operator, args.reason, ErasureChannel.CLI)
+    try:
+        done = await erase_referral(store, request, now=_now)
+    except SubmissionRefused as exc:
+        sys.exit(f"erase: {exc}")
+    if done.outcome is ErasureOutcome.UNKNOWN:
+        sys.exit(f"erase: no referral has the id {done.referral_id}")
+    assert done.erased_at is not None
+    when = done.erased_at.isoformat()
+    if done.outcome is ErasureOutcome.ALREADY_ERASED:
+        print(f"already erased: {done.referral_id} (at {when}); nothing changed")
+    else:
+        print(f"erased: {done.referral_id} at {when}")
+
+
+async def _retention(
+    args: argparse.Namespace, settings: IntakeSettings, store: ErasureStore
+) -> None:
+    run = await run_retention(store, days=settings.retention_days, now=_now, dry_run=args.dry_run)
+    mode = "dry run: " if run.dry_run else ""
+    print(
+        f"{mode}retention {settings.retention_days} days (closed before {run.cutoff.isoformat()}):"
+        f" due={len(run.due)} erased={len(run.erased)}"
+    )
+    for referral_id in run.due if run.dry_run else run.erased:
+        print(referral_id)
+
+
+def _referral_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("referral_id must be a UUID") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,6 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     revoke = sub.add_parser("key-revoke", help="revoke an API key")
     revoke.add_argument("key_id")
     sub.add_parser("key-list", help="list API keys (ids and agencies, never the keys)")
+    erase = sub.add_parser("erase", help="erase one referral's personal data (audited)")
+    erase.add_argument("referral_id", type=_referral_id)
+    erase.add_argument("--reason", required=True, help="a case reference; no personal data")
+    erase.add_argument("--operator", default=getpass.getuser(), help="who asks (default: $USER)")
+    keep = sub.add_parser("retention", help="erase closed referrals past INTAKE_RETENTION_DAYS")
+    keep.add_argument("--dry-run", action="store_true", help="list counts and ids only")
     args = parser.parse_args(argv)
     if getattr(args, "kafka", False) or args.command == "agency-revoke":
         try:

@@ -1,7 +1,8 @@
 """Intake's process: the HTTP API, the Kafka subscribers and the outbox relay.
 
 HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id} (`api.py`), /healthz, /readyz,
-       /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD, 503).
+       /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD, 503);
+       POST /operator/v1/referrals/{referral_id}/erasure (`operator_api.py`, operators' token).
 Kafka: `referrals.submitted.<agency>.v1` and `referrals.submitted.v1` (agency systems; the
        agency from the topic, or from the header on the shared topic: `submissions.py`) ->
        accepted, or `referrals.rejected.v1`;
@@ -11,6 +12,7 @@ Kafka: `referrals.submitted.<agency>.v1` and `referrals.submitted.v1` (agency sy
 Nothing connects at import time: the pool, the broker and the relay start in the lifespan.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from services.common.kafka import (
     make_broker,
 )
 from services.common.outbox import OutboxRelay, kafka_publisher
+from services.common.postcode_data import load_postcode_index
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
@@ -42,13 +45,17 @@ from services.common.runtime import (
     kafka_ready,
     start_monitor,
 )
+from services.common.sealing import EnvKek
 from services.common.settings import dsn
 from services.intake import domain
+from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.api import add_referral_routes
 from services.intake.config import IntakeSettings
 from services.intake.handlers import accept_submission
 from services.intake.http_errors import http_error_handler, validation_error_handler
+from services.intake.operator_api import add_operator_auth, add_operator_routes
+from services.intake.sealing import ReferralSealer
 from services.intake.submissions import register_submission_subscribers
 from services.intake.web import mount_web, web_form
 from shared import (
@@ -83,6 +90,7 @@ class Runtime:
     starter: BrokerStarter
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None
+    sealer: ReferralSealer | None = None
     tasks: TaskGroup = field(default_factory=TaskGroup)
 
     @property
@@ -90,6 +98,12 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("intake is not started")
         return IntakeStore(self.pool)
+
+    @property
+    def erasures(self) -> ErasureStore:
+        if self.pool is None:
+            raise RuntimeError("intake is not started")
+        return ErasureStore(self.pool)
 
     async def accept(
         self,
@@ -99,7 +113,10 @@ class Runtime:
         idempotency_key: str | None,
         channel: str,
     ) -> domain.Accepted:
-        """`accept_submission` with this process's store, clock, ids and clock-skew allowance."""
+        """`accept_submission` with this process's store, clock, ids, clock-skew allowance
+        and sealer."""
+        if self.sealer is None:
+            raise RuntimeError("intake is not started")
         return await accept_submission(
             self.store,
             submission,
@@ -109,6 +126,7 @@ class Runtime:
             now=_now,
             new_id=uuid4,
             clock_skew=timedelta(seconds=self.settings.clock_skew_seconds),
+            seal=self.sealer,
         )
 
 
@@ -123,9 +141,16 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     rt = Runtime(settings=settings, broker=broker, starter=BrokerStarter(broker))
     broker.add_middleware(dead_letter_middleware(Service.INTAKE, lambda: broker))
     _register_subscribers(rt)
+    # Checked before anything starts: a KEK ring that does not parse stops intake, naming the
+    # variable (EnvKek.parse); the sealer is made in the lifespan (the postcode index loads).
+    kek = EnvKek.parse(settings.pii_kek_keys.get_secret_value(), settings.pii_kek_primary)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        postcodes = await asyncio.to_thread(load_postcode_index, settings.postcodes_csv)
+        if not settings.pii_sealing:
+            log.warning("personal data sealing is OFF: a benchmark baseline only (PII_SEALING)")
+        rt.sealer = ReferralSealer(kek if settings.pii_sealing else None, postcodes)
         rt.pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(rt.pool, MIGRATIONS)
         # Concurrent: each referral is its own key, so no two rows need each other's order.
@@ -168,6 +193,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     )
     app.state.runtime = rt
     # Last added runs first: HEAD as GET, then the size limit, then authentication.
+    # The operators' routes (/operator/) have their own token, never an agency key.
+    add_operator_auth(app, settings.operator_token)
     # A lambda: the store exists only once the lifespan has made the pool.
     app.add_middleware(BearerAuth, authenticate=lambda token: rt.store.agency_for_token(token))  # noqa: PLW0108
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -184,6 +211,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         },
     )
     add_referral_routes(app, rt.accept, lambda: rt.store)
+    add_operator_routes(app, lambda: rt.erasures)
     # The web referral form: same acceptance use case (rt.accept), drafts in intake's schema.
     mount_web(
         app,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -31,6 +32,13 @@ class IntakeSettings(ServiceSettings):
     # (ACL-restricted) producer identity sets; see README "Kafka ingress trust model".
     kafka_agencies: str = "notts-police,notts-city-social-care,notts-county-social-care"
 
+    # Retention (docs/privacy.md): closed referrals are erased this many days after their last
+    # timeline entry by `python -m services.intake retention`.
+    retention_days: int = Field(default=90, ge=1)
+    # The operators' bearer token for the erasure endpoint (POST /operator/v1/referrals/
+    # {referral_id}/erasure); unset, the endpoint refuses every request (401).
+    operator_token: SecretStr | None = None
+
     @property
     def kafka_agency_set(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.kafka_agencies.split(",") if a.strip())
@@ -45,6 +53,16 @@ class IntakeSettings(ServiceSettings):
     web_cookie_secure: bool = True
     # Per client (address), every form page and post; `limits` notation.
     web_rate_limit: str = "60/minute"
+
+    # Personal-data sealing (issue 14, services/common/sealing): the key-encryption key ring
+    # (`v1:<base64url of 32 bytes>,v2:...`, secret, required) and the version new data keys are
+    # wrapped with. PII_SEALING=off is a benchmark baseline only (bench/), never a deployment.
+    pii_kek_keys: SecretStr = Field(validation_alias="PII_KEK_KEYS")
+    pii_kek_primary: str = Field(validation_alias="PII_KEK_PRIMARY")
+    pii_sealing: bool = Field(default=True, validation_alias="PII_SEALING")
+    # A newer ONSPD CSV for the postcode -> authority lookup of the routing facts (as the
+    # router's ROUTER_POSTCODES_CSV); default: the packaged directory.
+    postcodes_csv: Path | None = None
 
     @field_validator("web_draft_key")
     @classmethod

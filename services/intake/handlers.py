@@ -12,6 +12,7 @@ from typing import Protocol
 from uuid import UUID
 
 from services.common.outbox import OutboxMessage
+from services.common.sealing import WrappedKey
 from services.intake.adapters.store import StoredReferral
 from services.intake.domain import (
     Accepted,
@@ -24,6 +25,7 @@ from services.intake.domain import (
     received_ops_event,
     text_problems,
 )
+from services.intake.sealing import SealedReferral
 from shared import ReferralSubmission, Service, ce_headers
 from shared.cloudevents import TYPE_OPS_EVENT, TYPE_RECEIVED
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
@@ -50,7 +52,16 @@ class ReferralStore(Protocol):
         channel: str,
         received_at: datetime,
         messages: Sequence[OutboxMessage],
+        data_key: WrappedKey | None,
     ) -> bool: ...
+
+
+class Sealer(Protocol):
+    """Seals a submission under a new data key for `referral_id` (see `services.intake.sealing`)."""
+
+    def __call__(
+        self, referral_id: UUID, submission: ReferralSubmission, received_at: datetime
+    ) -> SealedReferral: ...
 
 
 # A lost race is followed by one more look; a third is only possible if rows vanish.
@@ -67,11 +78,13 @@ async def accept_submission(
     now: Callable[[], datetime],
     new_id: Callable[[], UUID],
     clock_skew: timedelta,
+    seal: Sealer,
 ) -> Accepted:
     """Store a valid submission once per (agency, submission_id), with its outbox rows.
 
     `idempotency_key` (HTTP's optional header) is an extra name for the submission: the same
-    key with another submission_id is refused. Raises SubmissionRefused (a rule beyond the
+    key with another submission_id is refused. What is stored and announced is sealed by `seal`
+    (personal fields under the referral's new data key, stored with it). Raises SubmissionRefused (a rule beyond the
     contract model: the clock, storable text), SubmissionConflict or IdempotencyKeyConflict.
     """
     received_at = now()
@@ -97,16 +110,18 @@ async def accept_submission(
                 raise IdempotencyKeyConflict(None)
             return Accepted(existing.referral_id, created=False, received_at=existing.received_at)
         referral_id = new_id()
+        sealed = seal(referral_id, submission, received_at)
         created = await store.insert_with_outbox(
             referral_id=referral_id,
             agency_id=agency_id,
             idempotency_key=idempotency_key,
             submission_id=submission_id,
             digest=digest,
-            submission=submission.model_dump(mode="json"),
+            submission=sealed.submission.model_dump(mode="json"),
             channel=channel,
             received_at=received_at,
-            messages=_announcements(referral_id, received_at, agency_id, submission),
+            messages=_announcements(referral_id, received_at, agency_id, sealed),
+            data_key=sealed.data_key,
         )
         if created:
             return Accepted(referral_id, created=True, received_at=received_at)
@@ -116,10 +131,10 @@ async def accept_submission(
 
 
 def _announcements(
-    referral_id: UUID, received_at: datetime, agency_id: str, submission: ReferralSubmission
+    referral_id: UUID, received_at: datetime, agency_id: str, sealed: SealedReferral
 ) -> list[OutboxMessage]:
-    """The `referrals.received.v1` event and its PII-free `ops.events.v1` announcement."""
-    event = received_event(referral_id, received_at, agency_id, submission)
+    """The sealed `referrals.received.v1` event and its PII-free `ops.events.v1` announcement."""
+    event = received_event(referral_id, received_at, agency_id, sealed.submission, sealed.routing)
     message = OutboxMessage(
         topic=REFERRALS_RECEIVED,
         key=str(referral_id),

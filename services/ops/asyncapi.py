@@ -123,12 +123,14 @@ def brokers() -> list[Any]:
     from shared import Decision, ReferralReceived
 
     # Security as deployed (TLS + SCRAM-SHA-512), with no credential: the document names the
-    # scheme a client must use, and never a principal.
+    # scheme a client must use, and never a principal. A dummy key-encryption key (32 zero
+    # bytes) too: intake and the gateway require one.
+    kek = {"PII_KEK_KEYS": "v1:" + "A" * 43, "PII_KEK_PRIMARY": "v1"}
     common = {
         "KAFKA_BOOTSTRAP_SERVERS": DOC_BOOTSTRAP,
         "database_url": _DUMMY_DSN,
         "kafka_security": KafkaSecurity(),
-    }
+    } | kek
     # model_validate, not the constructor: the environment must not change the document.
     # The web form's draft key is required; a dummy one (32 zero bytes) builds the document.
     intake = IntakeSettings.model_validate(common | {"web_draft_key": "A" * 43})

@@ -1,13 +1,12 @@
-"""The providers' HTTP API: `GET /v1/assignments/{referral_id}` (read your assignment) and
-`POST /v1/assignments/{referral_id}/response` (answer it).
+"""The providers' HTTP API: `GET /v1/assignments/{referral_id}` (read your assignment, in
+`fetch_api`) and `POST /v1/assignments/{referral_id}/response` (answer it).
 
 Rules kept here:
 - the caller is the provider whose API key is the Bearer token (compared in constant time),
   authenticated by the shared `BearerAuth` middleware before the body is read: no key, an
   unknown key: 401 (before 413 or 422);
-- a provider reads only its own current assignment of a referral: another provider's, one that
-  has passed to another provider, or none at all are the same 404, so a provider learns
-  nothing about referrals that are not its own;
+- a provider reads only its own current assignment of a referral (see `fetch_api`: 404 never
+  yours, 403 passed to another provider, 410 erased; each read audited);
 - a provider answers only for itself and only for its own current assignment of that referral:
   a body naming another provider is 403, no such assignment 404, a move the assignment cannot
   make 409; the same answer twice is accepted again (200, `duplicate: true`);
@@ -20,7 +19,6 @@ Rules kept here:
 
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -41,10 +39,15 @@ from services.common.http import (
     http_error_handler,
     unavailable_handler,
 )
-from services.provider_gateway.domain import InvalidTransition, NotCurrentAssignment
+from services.provider_gateway.domain import (
+    InvalidTransition,
+    NotCurrentAssignment,
+    ReferralErased,
+)
+from services.provider_gateway.fetch_api import FetchAudit, add_fetch_route
 from services.provider_gateway.handlers import Context, record_response
-from services.provider_gateway.ports import ReferralUnits
-from shared import Assignment, Provider, ProviderResponse
+from services.provider_gateway.ports import Opener, ReferralUnits
+from shared import Provider, ProviderResponse
 
 log = structlog.get_logger(__name__)
 
@@ -55,19 +58,6 @@ class ResponseRecorded(BaseModel):
     provider: Provider
     state: str
     duplicate: bool
-
-
-class CurrentAssignment(BaseModel):
-    """A provider's current assignment of a referral: where it stands, and its body."""
-
-    assignment_id: str
-    referral_id: UUID
-    provider: Provider
-    round: int
-    state: str
-    sla_due_at: datetime
-    delivered_at: datetime | None
-    assignment: Assignment
 
 
 def error(status: int, detail: str, field: str, code: str, message: str) -> JSONResponse:
@@ -123,15 +113,6 @@ async def caller(
     return provider
 
 
-# Stateful testing (schemathesis) and readers follow an assignment to its answer.
-_RESPONSE_LINK = {
-    "AnswerAssignment": {
-        "operationId": "answer_assignment",
-        "parameters": {"referral_id": "$response.body#/referral_id"},
-    }
-}
-
-
 def add_provider_api(
     app: FastAPI,
     keys: Mapping[Provider, SecretStr],
@@ -139,6 +120,8 @@ def add_provider_api(
     ctx: Context,
     *,
     max_body_bytes: int,
+    fetches: Callable[[], FetchAudit],
+    opener: Opener,
 ) -> None:
     """The providers' routes behind the shared edge: size limit, then authentication, HEAD, 503."""
     # Last added runs first: HEAD as GET, then the size limit, then authentication.
@@ -148,52 +131,8 @@ def add_provider_api(
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, unavailable_handler)
-    add_read_route(app, store)
+    add_fetch_route(app, store, fetches, opener, caller=caller, now=ctx.now)
     add_response_route(app, store, ctx)
-
-
-def add_read_route(app: FastAPI, store: Callable[[], ReferralUnits]) -> None:
-    """Add `GET /v1/assignments/{referral_id}`: the caller's current assignment."""
-
-    @app.get(
-        "/v1/assignments/{referral_id}",
-        response_model=CurrentAssignment,
-        tags=["providers"],
-        operation_id="read_assignment",
-        responses={
-            200: {"description": "your current assignment", "links": _RESPONSE_LINK},
-            **error_docs(401, 404, 422, 503),
-        },
-    )
-    async def read(referral_id: UUID, provider: Annotated[Provider, Depends(caller)]) -> Any:
-        async with store().referral(referral_id) as tx:
-            current = [
-                r
-                for r in await tx.assignments()
-                if r.provider is provider and r.superseded_at is None
-            ]
-            body = await tx.body(current[-1].assignment_id) if current else None
-        if not current or body is None:
-            return error(
-                404,
-                "no current assignment",
-                "referral_id",
-                "not_found",
-                "has no current assignment of yours",
-            )
-        row = current[-1]
-        structlog.contextvars.bind_contextvars(referral_id=str(referral_id))
-        log.info("assignment read", provider=provider.value, assignment_id=row.assignment_id)
-        return CurrentAssignment(
-            assignment_id=row.assignment_id,
-            referral_id=row.referral_id,
-            provider=row.provider,
-            round=row.round,
-            state=row.state.value,
-            sla_due_at=row.sla_due_at,
-            delivered_at=row.delivered_at,
-            assignment=body,
-        )
 
 
 def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Context) -> None:
@@ -205,7 +144,7 @@ def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Co
         response_model=ResponseRecorded,
         tags=["providers"],
         operation_id="answer_assignment",
-        responses=error_docs(400, 401, 403, 404, 409, 413, 422, 503),
+        responses=error_docs(400, 401, 403, 404, 409, 410, 413, 422, 503),
     )
     async def respond(
         referral_id: UUID,
@@ -239,6 +178,14 @@ def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Co
                 "referral_id",
                 "not_found",
                 "has no current assignment of yours",
+            )
+        except ReferralErased:
+            return error(
+                410,
+                "erased",
+                "referral_id",
+                "erased",
+                "this referral's personal data was erased: it cannot be handed on",
             )
         except InvalidTransition:
             return error(

@@ -3,7 +3,8 @@
 HTTP:  GET /v1/assignments/{referral_id}, POST /v1/assignments/{referral_id}/response,
        /healthz, /readyz, /metrics.
 Kafka: `referrals.received.v1` + `referrals.decided.v1` -> assignments;
-       `assignments.responses.v1` -> answers, re-routing.
+       `assignments.responses.v1` -> answers, re-routing;
+       `ops.events.v1` (intake's `erased`) -> the referral's details forgotten (`erasure.py`).
 Loops: delivery workers (webhook and `assignments.<provider>.v1`), the outbox relay (ops
        events, alerts, dead letters), the acceptance-deadline checker, the half-missing checker
        (a decision or a referral still waiting for its other half), the queue-depth gauge, a
@@ -20,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -39,19 +41,23 @@ from services.common.runtime import (
     kafka_ready,
     start_monitor,
 )
+from services.common.sealing import EnvKek
 from services.common.settings import dsn
 from services.provider_gateway import metrics
 from services.provider_gateway.adapters.channels import KafkaSender, WebhookSender
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
+from services.provider_gateway.adapters.erasure_store import ErasureStore
 from services.provider_gateway.adapters.outbox import OUTBOX, OUTBOX_CHANNEL
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
+from services.provider_gateway.adapters.unsealing import VaultOpener
 from services.provider_gateway.api import add_provider_api
 from services.provider_gateway.config import GatewaySettings
 from services.provider_gateway.delivery import DeliveryWorker
+from services.provider_gateway.erasure import register_erasure_subscriber
 from services.provider_gateway.handlers import Context, check_half_missing, check_overdue
 from services.provider_gateway.ports import Sender
 from services.provider_gateway.subscribers import register_subscribers
-from shared import Service
+from shared import Assignment, Service
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -76,6 +82,7 @@ class Runtime:
     starter: BrokerStarter
     ctx: Context
     pool: asyncpg.Pool | None = None
+    opener: VaultOpener | None = None
     tasks: TaskGroup = field(default_factory=TaskGroup)
 
     @property
@@ -83,6 +90,12 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("the gateway is not started")
         return ReferralStore(self.pool)
+
+    @property
+    def erasures(self) -> ErasureStore:
+        if self.pool is None:
+            raise RuntimeError("the gateway is not started")
+        return ErasureStore(self.pool)
 
 
 def _start_checkers(rt: Runtime, deliveries: DeliveryStore, clock: Callable[[], datetime]) -> None:
@@ -144,11 +157,14 @@ def create_app(
     rt = Runtime(settings=settings, broker=broker, starter=BrokerStarter(broker), ctx=ctx)
     broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
     register_subscribers(broker, lambda: rt.referrals, ctx)
+    register_erasure_subscriber(broker, lambda: rt.erasures, clock)
+    kek = EnvKek.parse(settings.pii_kek_keys.get_secret_value(), settings.pii_kek_primary)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         rt.pool = pool = await create_pool(dsn(settings.database_url))
         await apply_migrations(pool, MIGRATIONS)
+        rt.opener = opener = VaultOpener(pool, kek)
         timeout = httpx.Timeout(
             settings.read_timeout_seconds, connect=settings.connect_timeout_seconds
         )
@@ -156,7 +172,7 @@ def create_app(
             timeout=timeout, transport=http_transport, follow_redirects=False
         )
         senders: dict[str, Sender] = {
-            "webhook": WebhookSender(client, providers, clock=clock),
+            "webhook": WebhookSender(client, providers, clock=clock, opener=opener),
             "kafka": KafkaSender(broker),
         }
         deliveries = DeliveryStore(pool)
@@ -226,5 +242,19 @@ def create_app(
         },
     )
     keys = {p: ch.api_key for p, ch in providers.items()}
-    add_provider_api(app, keys, lambda: rt.referrals, ctx, max_body_bytes=settings.max_body_bytes)
+
+    async def open_for_provider(referral_id: UUID, assignment: Assignment) -> Assignment:
+        if rt.opener is None:
+            raise RuntimeError("the gateway is not started")
+        return await rt.opener(referral_id, assignment)
+
+    add_provider_api(
+        app,
+        keys,
+        lambda: rt.referrals,
+        ctx,
+        max_body_bytes=settings.max_body_bytes,
+        fetches=lambda: rt.erasures,
+        opener=open_for_provider,
+    )
     return app

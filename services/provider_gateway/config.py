@@ -7,6 +7,11 @@ Variables (GATEWAY_ prefix unless noted; secrets are required and have no defaul
     GATEWAY_<P>_WEBHOOK_URL            webhook endpoint of provider P (NWA, JUNO, EQUATION); unset:
                                        no webhook for P
     GATEWAY_<P>_KAFKA                  also publish P's assignments to assignments.<p>.v1 (true)
+    GATEWAY_<P>_DELIVERY               `full` (the default: the webhook carries the referral) or
+                                       `thin` (claim check: ids, the decision and a link; P
+                                       fetches the details with GET /v1/assignments/{id})
+    GATEWAY_PUBLIC_URL                 the gateway's base URL as providers reach it, for the
+                                       link in thin deliveries (http://127.0.0.1:8003)
     WEBHOOK_SECRET_<P>                 P's Standard Webhooks secret, whsec_... (required)
     PROVIDER_API_KEY_<P>               P's bearer key for the HTTP response callback (required)
     GATEWAY_CONNECT_TIMEOUT_SECONDS    webhook connect timeout (3)
@@ -40,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -64,6 +69,10 @@ class ProviderChannels:
     kafka: bool
     webhook_secret: SecretStr
     api_key: SecretStr
+    # Thin deliveries (claim check): the webhook carries a link under `public_url` instead of
+    # the referral's details.
+    delivery: Literal["full", "thin"] = "full"
+    public_url: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -89,6 +98,10 @@ class GatewaySettings(ServiceSettings):
     )
     database_url: SecretStr
     http_port: int = 8003
+    # The personal-data key-encryption key ring (issue 14): the gateway unseals a referral only
+    # to build the delivery for the provider it is assigned to. Secret, required.
+    pii_kek_keys: SecretStr = Field(validation_alias="PII_KEK_KEYS")
+    pii_kek_primary: str = Field(validation_alias="PII_KEK_PRIMARY")
     # The providers' API takes small JSON answers; anything larger is refused before parsing.
     max_body_bytes: int = 64 * 1024
 
@@ -98,6 +111,10 @@ class GatewaySettings(ServiceSettings):
     nwa_kafka: bool = True
     juno_kafka: bool = True
     equation_kafka: bool = True
+    nwa_delivery: Literal["full", "thin"] = "full"
+    juno_delivery: Literal["full", "thin"] = "full"
+    equation_delivery: Literal["full", "thin"] = "full"
+    public_url: str = Field(default="http://127.0.0.1:8003", pattern=r"^https?://[^\s/]+")
     webhook_secret_nwa: SecretStr = _env("WEBHOOK_SECRET_NWA")
     webhook_secret_juno: SecretStr = _env("WEBHOOK_SECRET_JUNO")
     webhook_secret_equation: SecretStr = _env("WEBHOOK_SECRET_EQUATION")
@@ -147,6 +164,8 @@ class GatewaySettings(ServiceSettings):
             kafka=getattr(self, f"{p}_kafka"),
             webhook_secret=getattr(self, f"webhook_secret_{p}"),
             api_key=getattr(self, f"provider_api_key_{p}"),
+            delivery=getattr(self, f"{p}_delivery"),
+            public_url=self.public_url,
         )
 
     @property

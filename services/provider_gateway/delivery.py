@@ -7,6 +7,9 @@ Rules kept here:
 - every attempt emits `delivery_attempted`; the first channel to deliver an assignment emits
   `delivered` (with its latency); a delivery given up is dead-lettered (by reference) with an
   alert, and emits `delivery_failed` unless another channel already delivered the assignment;
+- a referral whose data key was destroyed (erased, issue 14) cannot be delivered: its delivery
+  ends `failed` with the code `erased` and a `delivery_failed` event, without a dead letter or
+  an alert (nothing is wrong), and without touching the endpoint's breaker (nothing was sent);
 - a 410 Gone disables the provider's endpoint (one alert) until ops enable it again;
 - every webhook attempt moves its endpoint's circuit breaker (domain.health) in the same
   transaction; the breaker opening and closing are each one alert (`endpoint_unhealthy`,
@@ -33,7 +36,7 @@ from services.provider_gateway import metrics, ops
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.domain import Delivered, GiveUp, Outcome, RetryPolicy, Step
 from services.provider_gateway.domain.health import Breaker, BreakerPolicy
-from services.provider_gateway.ports import Claimed, DeliveryUnits, Sender
+from services.provider_gateway.ports import ERASED, NOT_SENT, Claimed, DeliveryUnits, Sender
 from shared import AlertKind, Priority, ReferralState
 from shared.topics import assignments_topic
 
@@ -78,7 +81,8 @@ async def attempt(
     first_delivery = False
     health: tuple[Breaker, Breaker, int] | None = None
     async with store.transaction() as tx:
-        if breaker is not None and claimed.channel == "webhook":
+        sent = result.error_code not in NOT_SENT
+        if breaker is not None and claimed.channel == "webhook" and sent:
             answered = result.outcome is not Outcome.RETRYABLE
             health = await tx.record_health(claimed, answered=answered, at=at, policy=breaker)
             await ops.breaker_moved(
@@ -107,6 +111,15 @@ async def attempt(
                 status_code=result.status_code,
                 latency_ms=result.latency_ms,
                 reason_code=claimed.channel,
+            )
+        elif isinstance(step, GiveUp) and step.reason_code == ERASED:
+            await ops.event(
+                tx,
+                ReferralState.DELIVERY_FAILED,
+                claimed,
+                at,
+                attempt=claimed.attempt,
+                reason_code=f"{claimed.channel}:{ERASED}",
             )
         elif isinstance(step, GiveUp):
             critical = claimed.priority is Priority.URGENT

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -74,6 +74,18 @@ class AttemptResult:
     latency_ms: float
     error_code: str | None = None
     retry_after: timedelta | None = None
+
+
+class Opener(Protocol):
+    """Unseals an assignment's referral for its provider (adapters.unsealing.VaultOpener)."""
+
+    async def __call__(self, referral_id: UUID, assignment: Assignment) -> Assignment: ...
+
+
+# Attempts that ended before any request went out, because the clear body could not be built:
+# they say nothing about the provider's endpoint, so its circuit breaker does not count them.
+ERASED: Final = "erased"  # the referral's data key was destroyed: terminal, nothing to deliver
+NOT_SENT: Final = frozenset({ERASED, "no_data_key", "unseal_failed", "key_unavailable"})
 
 
 class Sender(Protocol):

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.common.outbox import OutboxMessage
+from services.common.sealing import EnvKek, WrappedKey, open_data_key, unseal_submission
 from services.intake.adapters.store import StoredReferral
 from services.intake.domain import (
     IdempotencyConflict,
@@ -19,10 +20,30 @@ from services.intake.domain import (
     SubmissionRefused,
 )
 from services.intake.handlers import accept_submission
-from shared import OpsEvent, ReferralReceived, ReferralState, ReferralSubmission, Service
+from services.intake.sealing import ReferralSealer
+from shared import (
+    OpsEvent,
+    ReferralReceived,
+    ReferralState,
+    ReferralSubmission,
+    SealedSubmission,
+    Service,
+)
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
 
 NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
+KEK = EnvKek.parse("v1:" + "k" * 43, "v1")
+
+
+class OneCityPostcode:
+    def la_code(self, postcode: str) -> str | None:
+        return "E06000018" if postcode == "NG7 2AH" else None
+
+    def knows_la_code(self, code: str) -> bool:
+        return code == "E06000018"
+
+
+SEAL = ReferralSealer(KEK, OneCityPostcode())
 
 
 class FakeStore:
@@ -32,6 +53,8 @@ class FakeStore:
         self.rows: dict[tuple[str, str], StoredReferral] = {}
         self.keys: dict[tuple[str, str], str] = {}
         self.outbox: list[OutboxMessage] = []
+        self.data_keys: dict[UUID, WrappedKey] = {}
+        self.submissions: dict[UUID, dict[str, Any]] = {}
 
     async def find(self, agency_id: str, submission_id: str) -> StoredReferral | None:
         return self.rows.get((agency_id, submission_id))
@@ -54,6 +77,7 @@ class FakeStore:
         channel: str,
         received_at: datetime,
         messages: Sequence[OutboxMessage],
+        data_key: WrappedKey | None,
     ) -> bool:
         if (agency_id, submission_id) in self.rows:
             return False
@@ -65,6 +89,9 @@ class FakeStore:
             referral_id, digest, received_at, submission_id
         )
         self.outbox.extend(messages)
+        if data_key is not None:
+            self.data_keys[referral_id] = data_key
+        self.submissions[referral_id] = submission
         return True
 
 
@@ -84,6 +111,7 @@ async def _accept(
         now=lambda: NOW,
         new_id=uuid4,
         clock_skew=timedelta(minutes=5),
+        seal=SEAL,
     )
 
 
@@ -105,7 +133,27 @@ async def test_a_new_submission_is_stored_with_one_received_event_in_the_outbox(
     event = ReferralReceived.model_validate_json(message.payload)
     assert event.referral_id == accepted.referral_id
     assert event.referrer_agency == "police"
-    assert event.submission == submission
+    assert isinstance(event.submission, SealedSubmission)
+    key = open_data_key(store.data_keys[accepted.referral_id], KEK)
+    assert unseal_submission(event.submission, key) == submission
+
+
+async def test_what_intake_stores_and_announces_holds_no_personal_field_in_clear(
+    submission: ReferralSubmission,
+) -> None:
+    store = FakeStore()
+    accepted = await _accept(store, submission)
+    stored = json.dumps(store.submissions[accepted.referral_id])
+    published = b"".join(m.payload for m in store.outbox).decode()
+    victim, referrer = submission.victim, submission.referrer
+    for clear in (victim.name, victim.postcode, str(victim.date_of_birth), referrer.name):
+        assert clear
+        assert clear not in stored
+        assert clear not in published
+    event = ReferralReceived.model_validate_json(store.outbox[0].payload)
+    assert event.routing is not None
+    assert event.routing.postcode_local_authority_code == "E06000018"
+    assert event.routing.age == 36
 
 
 async def test_the_same_submission_twice_returns_the_original_referral(
@@ -265,6 +313,7 @@ async def test_kafka_and_http_share_one_rule_for_a_submission(
         now=lambda: NOW,
         new_id=uuid4,
         clock_skew=timedelta(minutes=5),
+        seal=SEAL,
     )
     assert (over_kafka.referral_id, over_kafka.created) == (over_http.referral_id, False)
     assert len(store.outbox) == 2

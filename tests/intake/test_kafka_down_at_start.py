@@ -25,6 +25,8 @@ async def test_failed_broker_starts_leave_no_unclosed_kafka_producer(
     monkeypatch.setenv("INTAKE_WEB_DRAFT_KEY", "A" * 43)  # required: the web form's draft key
     monkeypatch.setenv("INTAKE_KAFKA_SASL_USERNAME", "intake")  # security is on by default
     monkeypatch.setenv("INTAKE_KAFKA_SASL_PASSWORD", "unused")
+    monkeypatch.setenv("PII_KEK_KEYS", "v1:" + "A" * 43)  # required: the personal-data KEK
+    monkeypatch.setenv("PII_KEK_PRIMARY", "v1")
     runtime: Runtime = create_app(IntakeSettings()).state.runtime
     loop = asyncio.get_running_loop()
     reported: list[str] = []

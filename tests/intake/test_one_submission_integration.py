@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -13,6 +14,8 @@ import asyncpg
 import pytest
 
 from services.common.db import create_pool
+from services.common.postcode_data import load_postcode_index
+from services.common.sealing import EnvKek
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain import (
     Accepted,
@@ -20,13 +23,24 @@ from services.intake.domain import (
     SubmissionConflict,
 )
 from services.intake.handlers import accept_submission
+from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 from shared.topics import REFERRALS_RECEIVED
+from tests.support.infra import DEV, read_env
 
 pytestmark = pytest.mark.integration
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "intake" / "migrations"
 NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
+
+
+@cache
+def _sealer() -> ReferralSealer:
+    # The stack's own key ring: these referrals' outbox rows stay in the shared database, and a
+    # later intake publishes them, so the gateway must be able to open them.
+    env = read_env(DEV / "stack.env")
+    kek = EnvKek.parse(env["PII_KEK_KEYS"], env["PII_KEK_PRIMARY"])
+    return ReferralSealer(kek, load_postcode_index())
 
 
 @pytest.fixture
@@ -49,6 +63,7 @@ async def _accept(pool: asyncpg.Pool, body: dict[str, Any], key: str | None, age
             now=lambda: NOW,
             new_id=uuid4,
             clock_skew=timedelta(minutes=5),
+            seal=_sealer(),
         )
     except (SubmissionConflict, IdempotencyKeyConflict) as exc:
         return exc

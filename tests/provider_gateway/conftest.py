@@ -27,6 +27,7 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         env = {"GATEWAY_DATABASE_URL": "postgresql://gateway@127.0.0.1:1/none"}
         # Kafka security is on by default: the gateway's principal (never connected here).
         env |= {"GATEWAY_KAFKA_SASL_USERNAME": "gateway", "GATEWAY_KAFKA_SASL_PASSWORD": "unused"}
+        env |= {"PII_KEK_KEYS": "v1:" + "A" * 43, "PII_KEK_PRIMARY": "v1"}
         env |= {f"WEBHOOK_SECRET_{p.upper()}": s for p, s in SECRETS.items()}
         env |= {f"PROVIDER_API_KEY_{p.upper()}": k for p, k in API_KEYS.items()}
         env |= overrides

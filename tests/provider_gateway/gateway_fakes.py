@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from services.provider_gateway.domain import State
 from services.provider_gateway.ports import AssignmentRow
-from shared import Assignment, Decision, ProviderResponse, ReferralReceived
+from shared import Assignment, Decision, ProviderResponse, ReferralReceived, SealedSubmission
 
 
 @dataclass
@@ -151,3 +151,25 @@ class FakeReferralTx:
         at: datetime,
     ) -> None:
         self._s.emitted.append(Emitted(topic, key, event, event_id))
+
+
+@dataclass
+class FakeFetchAudit:
+    """The fetch audit and erased referrals (adapters.erasure_store.ErasureStore), in memory."""
+
+    erased: dict[UUID, datetime] = field(default_factory=dict)
+    fetches: list[tuple[UUID, str, int]] = field(default_factory=list)
+
+    async def erased_at(self, referral_id: UUID) -> datetime | None:
+        return self.erased.get(referral_id)
+
+    async def audit_fetch(
+        self, referral_id: UUID, provider: Any, at: datetime, status: int
+    ) -> None:
+        self.fetches.append((referral_id, provider.value, status))
+
+
+async def clear_only(referral_id: UUID, assignment: Assignment) -> Assignment:
+    """An Opener for tests whose referrals are clear: there is nothing to unseal."""
+    assert not isinstance(assignment.referral, SealedSubmission), "use a real VaultOpener"
+    return assignment

@@ -34,8 +34,9 @@ from services.provider_gateway.domain.health import (
     BreakerState,
     after_attempt,
 )
-from services.provider_gateway.ports import AttemptResult, Claimed
+from services.provider_gateway.ports import AttemptResult, Claimed, Opener
 from shared import Pathway, Priority, Provider
+from tests.provider_gateway.gateway_fakes import clear_only
 from tests.provider_gateway.gateway_samples import (
     API_KEYS,
     SECRETS,
@@ -72,13 +73,15 @@ def claimed(
 
 
 def sender(
-    handler: Callable[[httpx.Request], httpx.Response], clock: Callable[[], datetime] = lambda: T0
+    handler: Callable[[httpx.Request], httpx.Response],
+    clock: Callable[[], datetime] = lambda: T0,
+    opener: Opener = clear_only,
 ) -> WebhookSender:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     juno = ProviderChannels(
         Provider.JUNO, URL, True, SecretStr(SECRETS["juno"]), SecretStr(API_KEYS["juno"])
     )
-    return WebhookSender(client, {Provider.JUNO: juno}, clock=clock)
+    return WebhookSender(client, {Provider.JUNO: juno}, clock=clock, opener=opener)
 
 
 async def test_the_webhook_is_signed_and_carries_the_assignment() -> None:

@@ -20,7 +20,7 @@ from services.provider_gateway.handlers import (
     record_response,
 )
 from shared import Provider, ProviderResponse
-from tests.provider_gateway.gateway_fakes import FakeReferralStore
+from tests.provider_gateway.gateway_fakes import FakeFetchAudit, FakeReferralStore, clear_only
 from tests.provider_gateway.gateway_samples import API_KEYS, T0, decision_for, received_event
 
 KEYS = {Provider(p): SecretStr(k) for p, k in API_KEYS.items()}
@@ -37,9 +37,24 @@ def ctx() -> Context:
 
 
 @pytest.fixture
-async def client(store: FakeReferralStore, ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
+def audit() -> FakeFetchAudit:
+    return FakeFetchAudit()
+
+
+@pytest.fixture
+async def client(
+    store: FakeReferralStore, ctx: Context, audit: FakeFetchAudit
+) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    add_provider_api(app, KEYS, lambda: store, ctx, max_body_bytes=64 * 1024)
+    add_provider_api(
+        app,
+        KEYS,
+        lambda: store,
+        ctx,
+        max_body_bytes=64 * 1024,
+        fetches=lambda: audit,
+        opener=clear_only,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
         yield c
@@ -206,13 +221,50 @@ async def test_reading_an_unknown_referral_is_the_same_404(
     assert (await read(client, referral_id)).status_code == 404
 
 
-async def test_after_a_reroute_only_the_new_provider_can_read_it(
+async def test_after_a_reroute_the_old_provider_is_403_and_only_the_new_one_reads_it(
     client: httpx.AsyncClient, store: FakeReferralStore, ctx: Context, referral_id: UUID
 ) -> None:
     await assigned(store, ctx, referral_id, "juno")
     async with store.referral(referral_id) as tx:
         declined = ProviderResponse.model_validate(body(referral_id, status="declined"))
         await record_response(tx, declined, channel="kafka", ctx=ctx)
-    assert (await read(client, referral_id, key=API_KEYS["juno"])).status_code == 404
+    old = await read(client, referral_id, key=API_KEYS["juno"])
+    assert (old.status_code, old.json()["errors"][0]["code"]) == (403, "reassigned")
+    assert "Sam Example" not in old.text
     lead = await read(client, referral_id, key=API_KEYS["nwa"])
     assert (lead.json()["assignment_id"], lead.json()["round"]) == (f"asg_{referral_id}_2", 2)
+
+
+async def test_an_erased_referral_is_410_to_its_provider_and_404_to_others(
+    client: httpx.AsyncClient,
+    store: FakeReferralStore,
+    ctx: Context,
+    audit: FakeFetchAudit,
+    referral_id: UUID,
+) -> None:
+    await assigned(store, ctx, referral_id, "juno")
+    audit.erased[referral_id] = T0
+    gone = await read(client, referral_id, key=API_KEYS["juno"])
+    assert (gone.status_code, gone.json()["errors"][0]["code"]) == (410, "erased")
+    assert "Sam Example" not in gone.text
+    assert (await read(client, referral_id, key=API_KEYS["equation"])).status_code == 404
+
+
+async def test_each_fetch_of_a_referral_the_provider_had_is_audited_without_its_body(
+    client: httpx.AsyncClient,
+    store: FakeReferralStore,
+    ctx: Context,
+    audit: FakeFetchAudit,
+    referral_id: UUID,
+) -> None:
+    await assigned(store, ctx, referral_id, "juno")
+    await read(client, referral_id, key=API_KEYS["juno"])
+    await read(client, referral_id, key=API_KEYS["juno"])
+    await read(client, referral_id, key=API_KEYS["equation"])  # never its own: not audited
+    audit.erased[referral_id] = T0
+    await read(client, referral_id, key=API_KEYS["juno"])
+    assert audit.fetches == [
+        (referral_id, "juno", 200),
+        (referral_id, "juno", 200),
+        (referral_id, "juno", 410),
+    ]

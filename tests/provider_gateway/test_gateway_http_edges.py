@@ -16,7 +16,7 @@ from services.provider_gateway.api import add_provider_api
 from services.provider_gateway.domain import SlaPolicy
 from services.provider_gateway.handlers import Context, record_decision, record_received
 from shared import Provider
-from tests.provider_gateway.gateway_fakes import FakeReferralStore
+from tests.provider_gateway.gateway_fakes import FakeFetchAudit, FakeReferralStore, clear_only
 from tests.provider_gateway.gateway_samples import API_KEYS, T0, decision_for, received_event
 
 KEYS = {Provider(p): SecretStr(k) for p, k in API_KEYS.items()}
@@ -39,7 +39,15 @@ def ctx() -> Context:
 
 def _app(store: Any, ctx: Context) -> FastAPI:
     app = FastAPI()
-    add_provider_api(app, KEYS, lambda: store, ctx, max_body_bytes=LIMIT)
+    add_provider_api(
+        app,
+        KEYS,
+        lambda: store,
+        ctx,
+        max_body_bytes=LIMIT,
+        fetches=FakeFetchAudit,
+        opener=clear_only,
+    )
     return app
 
 

@@ -7,17 +7,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from services.common.routing_facts import age_on, uk_date
 from services.router.domain.facts import (
     FACT_NAMES,
     PROVENANCE,
     AgeSource,
     LocalitySource,
     RelationshipClass,
-    age_on,
     derive_facts,
     locate,
     relationship_class,
-    uk_date,
 )
 from services.router.domain.postcodes import PostcodeDirectory
 from shared import Area, ReferralSubmission, Relationship

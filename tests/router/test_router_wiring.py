@@ -27,7 +27,7 @@ from services.common.outbox import kafka_publisher
 from services.router.bootstrap import build_broker
 from services.router.engine import CachedRules, Router
 from services.router.handlers import Context
-from shared import ReferralReceived
+from shared import ReferralReceived, ReferralSubmission
 from shared.cloudevents import TYPE_RECEIVED
 from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import FakeDirectory, MakeReceived
@@ -143,6 +143,7 @@ async def test_a_decision_is_announced_on_ops_events_with_codes_only(
     assert (event.body["pathway"], event.body["provider"]) == ("stalking_advocacy", "equation")
     assert event.body["rules_version"] == wired.decided[0].body["rules_version"]
     text = json.dumps(event.body)
+    assert isinstance(referral.submission, ReferralSubmission)
     assert referral.submission.victim.name not in text
     assert str(referral.submission.victim.postcode) not in text
 

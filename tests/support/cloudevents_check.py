@@ -24,7 +24,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
 
 from shared import cloudevents as ce
 from shared import topics
@@ -65,6 +66,12 @@ def is_ours(headers: list[tuple[str, bytes]]) -> bool:
         return False
 
 
+def _deepest(error: ValidationError) -> ValidationError:
+    """For a failed anyOf (a clear or a sealed submission), the branch's error that went
+    deepest, so the report names the field rather than the union."""
+    return _deepest(best_match(error.context)) if error.context else error
+
+
 def problem(
     topic: str, headers: list[tuple[str, bytes]], key: bytes | None, value: bytes | None
 ) -> str | None:
@@ -87,7 +94,10 @@ def problem(
         return f"ce_type is {event.get_type()!r}, expected {expected_type!r}"
     if event.get_datacontenttype() != ce.CONTENT_TYPE:
         return f"content-type is {event.get_datacontenttype()!r}, expected {ce.CONTENT_TYPE!r}"
-    errors = sorted(validator(schema).iter_errors(event.get_data()), key=lambda e: e.json_path)
+    errors = sorted(
+        (_deepest(e) for e in validator(schema).iter_errors(event.get_data())),
+        key=lambda e: e.json_path,
+    )
     if errors:  # where and which rule failed, not the failing value (it may be personal)
         return f"data fails {schema}: " + "; ".join(
             f"{e.json_path} ({e.validator})" for e in errors[:5]

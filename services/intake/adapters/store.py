@@ -7,7 +7,9 @@ Rules kept here:
 - (agency, submission_id) is unique among referrals that are not marked `duplicate_of`
   (migration 0002), and (agency, idempotency key) names one submission: a concurrent duplicate
   of either inserts nothing (its whole transaction rolls back) and the caller looks again;
-- an agency reads only the referrals it submitted.
+- an agency reads only the referrals it submitted;
+- the referral's data key (`keyvault.data_keys`) is stored in the same transaction as the
+  referral, whose `submission` column and outbox payloads hold only the sealed form (issue 14).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from uuid import UUID
 import asyncpg
 
 from services.common.outbox import OutboxMessage, OutboxTable, enqueue
+from services.common.sealing import WrappedKey, store_data_key
 
 OUTBOX_CHANNEL: Final = "intake_outbox"
 OUTBOX: Final = OutboxTable(channel=OUTBOX_CHANNEL, attempts_column="attempts")
@@ -107,8 +110,10 @@ class IntakeStore:
         channel: str,
         received_at: datetime,
         messages: Sequence[OutboxMessage],
+        data_key: WrappedKey | None,
     ) -> bool:
-        """Insert the referral, its key, first timeline entry and outbox rows, all or nothing.
+        """Insert the referral, its data key, its idempotency key, first timeline entry and
+        outbox rows, all or nothing.
 
         False (nothing written) if the submission or the key is already taken.
         """
@@ -131,6 +136,8 @@ class IntakeStore:
                 )
                 if inserted is None:
                     return False
+                if data_key is not None:
+                    await store_data_key(conn, data_key, received_at)
                 if idempotency_key is not None:
                     bound = await conn.execute(_BIND_KEY, agency_id, idempotency_key, submission_id)
                     if bound.endswith(" 0"):

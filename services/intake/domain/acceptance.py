@@ -36,6 +36,8 @@ from shared import (
     ReferralReceived,
     ReferralState,
     ReferralSubmission,
+    RoutingFacts,
+    SealedSubmission,
     Service,
 )
 
@@ -112,13 +114,18 @@ def _paths_with_nul(value: object, path: str) -> list[str]:
 
 
 def received_event(
-    referral_id: UUID, received_at: datetime, agency_id: str, submission: ReferralSubmission
+    referral_id: UUID,
+    received_at: datetime,
+    agency_id: str,
+    submission: ReferralSubmission | SealedSubmission,
+    routing: RoutingFacts | None = None,
 ) -> ReferralReceived:
     return ReferralReceived(
         referral_id=referral_id,
         received_at=received_at,
         referrer_agency=agency_id,
         submission=submission,
+        routing=routing,
     )
 
 

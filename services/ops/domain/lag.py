@@ -29,6 +29,7 @@ CONSUMER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
     "provider-gateway-decisions": (topics.REFERRALS_DECIDED,),
     "provider-gateway-responses": (topics.ASSIGNMENTS_RESPONSES,),
     "provider-gateway-provider-responses": (topics.RESPONSES_TOPIC_PATTERN,),
+    "provider-gateway-erasures": (topics.OPS_EVENTS,),
 }
 
 

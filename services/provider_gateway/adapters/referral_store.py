@@ -21,7 +21,7 @@ import asyncpg
 
 from services.common.telemetry import traceparent
 from services.provider_gateway.adapters import outbox
-from services.provider_gateway.domain import State
+from services.provider_gateway.domain import ReferralErased, State
 from services.provider_gateway.ports import AssignmentRow
 from shared import (
     Assignment,
@@ -58,8 +58,10 @@ class ReferralTx(outbox.OutboxTx):
         self.referral_id = referral_id
 
     async def save_received(self, event: ReferralReceived) -> bool:
+        # Details arriving after their referral was erased are not kept (docs/privacy.md).
         done: str = await self._conn.execute(
-            "INSERT INTO referrals_received (referral_id, received) VALUES ($1, $2)"
+            "INSERT INTO referrals_received (referral_id, received) SELECT $1, $2"
+            " WHERE NOT EXISTS (SELECT 1 FROM erased_referrals WHERE referral_id = $1)"
             " ON CONFLICT (referral_id) DO NOTHING",
             event.referral_id,
             event.model_dump(mode="json"),
@@ -98,6 +100,8 @@ class ReferralTx(outbox.OutboxTx):
         raw = await self._conn.fetchval(
             "SELECT payload FROM assignments WHERE assignment_id = $1", assignment_id
         )
+        if raw is None:  # nulled by an erasure (adapters.erasure_store)
+            raise ReferralErased(assignment_id)
         return Assignment.model_validate(raw)
 
     async def add_assignment(
@@ -223,7 +227,8 @@ class ReferralStore:
     async def overdue(self, now: datetime, limit: int = 100) -> list[UUID]:
         rows = await self._pool.fetch(
             "SELECT DISTINCT referral_id FROM assignments WHERE state = 'assigned'"
-            " AND overdue_at IS NULL AND superseded_at IS NULL AND sla_due_at <= $1 LIMIT $2",
+            " AND overdue_at IS NULL AND superseded_at IS NULL AND sla_due_at <= $1"
+            " AND payload IS NOT NULL LIMIT $2",
             now,
             limit,
         )

@@ -19,6 +19,7 @@ from services.provider_gateway.domain.errors import (
     InvalidTransition,
     NotCurrentAssignment,
     ProviderUnauthorised,
+    ReferralErased,
     ResponseRefused,
 )
 from services.provider_gateway.domain.retry import (
@@ -46,6 +47,7 @@ __all__ = [
     "Outcome",
     "ProviderUnauthorised",
     "Reason",
+    "ReferralErased",
     "ResponseRefused",
     "RetryAt",
     "RetryPolicy",

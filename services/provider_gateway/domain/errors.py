@@ -4,6 +4,7 @@
      +-- ResponseRefused           a provider response that cannot be applied
      |    +-- NotCurrentAssignment  the provider has no current assignment for that referral (404)
      |    +-- InvalidTransition     the assignment cannot move to that status (409)
+     |    +-- ReferralErased        its personal data was erased: it cannot be handed on (410)
      +-- ProviderUnauthorised      no provider holds the API key presented (401)
 
 A delivery that fails is not an error here: it is an outcome (see `retry`).
@@ -32,3 +33,9 @@ class InvalidTransition(ResponseRefused):
 
 class ProviderUnauthorised(GatewayError):
     """The presented API key belongs to no provider."""
+
+
+class ReferralErased(ResponseRefused):
+    """The referral's personal data was erased: its assignment body is gone."""
+
+    code = "referral_erased"

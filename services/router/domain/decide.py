@@ -23,7 +23,8 @@ from datetime import date, datetime
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from services.router.domain.facts import Facts, derive_facts, uk_date
+from services.common.routing_facts import uk_date
+from services.router.domain.facts import Facts, derive_facts
 from services.router.domain.postcodes import PostcodeDirectory
 from services.router.domain.rules import Fired, Outcome
 from shared import Decision, Locality, ReferralReceived, ReferralSubmission, TraceStep
@@ -89,14 +90,15 @@ def decide(
 def route(referral: Referral, rules: Policy, today: date, postcodes: PostcodeDirectory) -> Routing:
     """What `decide` decides, in parts (see `Routing`)."""
     if isinstance(referral, ReferralReceived):
-        submission, referral_id, at = (
+        submission, referral_id, at, routing = (
             referral.submission,
             referral.referral_id,
             referral.received_at,
+            referral.routing,
         )
     else:
-        submission, referral_id, at = referral, None, referral.submitted_at
-    facts = derive_facts(submission, today, postcodes)
+        submission, referral_id, at, routing = referral, None, referral.submitted_at, None
+    facts = derive_facts(submission, today, postcodes, routing)
     context = facts.context()
     outcome = rules.outcome(context)
     return Routing(

@@ -18,20 +18,34 @@ Rules kept here (../shared/domain.md):
 - domestic means personally connected (Domestic Abuse Act 2021 s.2): current or ex partner, or a
   family member; `unknown` is unknown; everything else, `other` included, is non-domestic (a
   referrer who knew of a partner or relative would say so; triage still catches the unknown).
+- a sealed submission (issue 14: personal fields encrypted, the router holds no key) comes with
+  intake's `RoutingFacts`: the age as intake took it (same rule, `services.common.routing_facts`)
+  and the postcode's authority as the directory answered; the locality rule above is the same;
+  a sealed submission without routing facts cannot be routed (ValueError).
 Thresholds (16, two incidents) and the priority rule are not here: they are policy, in the rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
-from zoneinfo import ZoneInfo
 
+# The age rule is shared with intake, which applies it before sealing.
+from services.common.routing_facts import age_on
 from services.router.domain.postcodes import PostcodeDirectory
-from shared import Area, Behaviour, Gender, ReferralSubmission, Relationship, RiskLevel
+from shared import (
+    Area,
+    Behaviour,
+    Gender,
+    ReferralSubmission,
+    Relationship,
+    RiskLevel,
+    RoutingFacts,
+    SealedSubmission,
+)
 
 CITY: Final = "E06000018"
 COUNTY_DISTRICTS: Final = frozenset(f"E0700017{n}" for n in range(7))
@@ -39,7 +53,6 @@ COUNTY_COUNCIL: Final = "E10000024"
 DOMESTIC: Final = frozenset(
     {Relationship.CURRENT_PARTNER, Relationship.EX_PARTNER, Relationship.FAMILY_MEMBER}
 )
-_UK: Final = ZoneInfo("Europe/London")
 _BEHAVIOURS: Final = tuple(b.value for b in Behaviour)
 
 
@@ -138,16 +151,6 @@ PROVENANCE: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
 )
 
 
-def uk_date(instant: datetime) -> date:
-    """The calendar date in the UK at `instant`."""
-    return instant.astimezone(_UK).date()
-
-
-def age_on(born: date, day: date) -> int:
-    """Whole years from `born` to `day`; the birthday is reached on its day (1 March for 29 Feb)."""
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
 def area_of(code: str) -> Area:
     if code == CITY:
         return Area.NOTTINGHAM_CITY
@@ -160,8 +163,15 @@ def locate(
     postcode: str | None, given: str | None, directory: PostcodeDirectory
 ) -> tuple[Area, str | None, LocalitySource]:
     """Area, the authority code it rests on, and how it was found (see the module rules)."""
-    known = given if given and (given == COUNTY_COUNCIL or directory.knows_la_code(given)) else None
     found = directory.la_code(postcode) if postcode else None
+    return place(found, postcode_given=bool(postcode), given=given, directory=directory)
+
+
+def place(
+    found: str | None, *, postcode_given: bool, given: str | None, directory: PostcodeDirectory
+) -> tuple[Area, str | None, LocalitySource]:
+    """`locate` once the postcode's authority is known (`found`, None if it cannot be placed)."""
+    known = given if given and (given == COUNTY_COUNCIL or directory.knows_la_code(given)) else None
     if found is not None:
         area = area_of(found)
         if area is Area.OUTSIDE and known is not None and area_of(known) is not Area.OUTSIDE:
@@ -169,7 +179,7 @@ def locate(
         return area, found, LocalitySource.POSTCODE
     if known is not None:
         return area_of(known), known, LocalitySource.LA_CODE
-    if postcode:
+    if postcode_given:
         return Area.UNKNOWN, None, LocalitySource.POSTCODE_NOT_FOUND
     if given:
         return Area.UNKNOWN, None, LocalitySource.LA_CODE_NOT_RECOGNISED
@@ -188,16 +198,33 @@ _CLASS_OF: Final = MappingProxyType({r: relationship_class(r) for r in Relations
 
 
 def derive_facts(
-    submission: ReferralSubmission, received_on: date, postcodes: PostcodeDirectory
+    submission: ReferralSubmission | SealedSubmission,
+    received_on: date,
+    postcodes: PostcodeDirectory,
+    routing: RoutingFacts | None = None,
 ) -> Facts:
-    """The facts of `submission` as received on `received_on`."""
+    """The facts of `submission` as received on `received_on` (see the module rules)."""
     victim = submission.victim
-    age, age_source = victim.age, AgeSource.AGE
-    if victim.date_of_birth is not None:
-        age, age_source = age_on(victim.date_of_birth, received_on), AgeSource.DATE_OF_BIRTH
-        if age < 0:
-            age, age_source = None, AgeSource.BORN_AFTER_RECEIPT
-    area, code, source = locate(victim.postcode, victim.local_authority_code, postcodes)
+    if isinstance(submission, SealedSubmission):
+        if routing is None:
+            raise ValueError("a sealed submission needs its routing facts (routing)")
+        age, age_source = routing.age, AgeSource(routing.age_source)
+        area, code, source = place(
+            routing.postcode_local_authority_code,
+            postcode_given=routing.postcode_given,
+            given=victim.local_authority_code,
+            directory=postcodes,
+        )
+    else:
+        age, age_source = victim.age, AgeSource.AGE
+        if submission.victim.date_of_birth is not None:
+            born = submission.victim.date_of_birth
+            age, age_source = age_on(born, received_on), AgeSource.DATE_OF_BIRTH
+            if age < 0:
+                age, age_source = None, AgeSource.BORN_AFTER_RECEIPT
+        area, code, source = locate(
+            submission.victim.postcode, victim.local_authority_code, postcodes
+        )
     relationship = submission.perpetrator.relationship
     return Facts(
         area=area,

@@ -1,0 +1,107 @@
+"""Intake's erasure use cases: erase one referral, and the retention job.
+
+Both erase the same way (`ErasureStore.erase`, one transaction: data key destroyed, personal
+copies removed, audit appended, `erased` announced on `ops.events.v1` through the outbox).
+The rules (who may ask, what is due) are in `domain.erasure`; the command line and the
+operator's HTTP endpoint only call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from services.common.outbox import OutboxMessage
+from services.intake.domain import SubmissionRefused
+from services.intake.domain.erasure import (
+    CLOSING_STATES,
+    RETENTION_OPERATOR,
+    Erasure,
+    ErasureChannel,
+    ErasureOutcome,
+    ErasureRequest,
+    erased_ops_event,
+    request_problems,
+    retention_cutoff,
+)
+from shared import ce_headers
+from shared.cloudevents import TYPE_OPS_EVENT
+from shared.topics import OPS_EVENTS
+
+SOURCE = "urn:nottssas:intake"
+
+
+class ErasurePort(Protocol):
+    async def erase(
+        self,
+        request: ErasureRequest,
+        at: datetime,
+        announce: Callable[[UUID], Sequence[OutboxMessage]],
+    ) -> Erasure: ...
+
+    async def retention_candidates(
+        self, cutoff: datetime, closing_states: frozenset[str], limit: int
+    ) -> list[UUID]: ...
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    """What one retention run found and did (ids only)."""
+
+    cutoff: datetime
+    due: list[UUID]
+    erased: list[UUID]
+    dry_run: bool
+
+
+async def erase_referral(
+    store: ErasurePort, request: ErasureRequest, *, now: Callable[[], datetime]
+) -> Erasure:
+    """Erase one referral's personal data; refused (naming the field) if the request is bad."""
+    problems = request_problems(request.operator, request.reason)
+    if problems:
+        raise SubmissionRefused(problems)
+    at = now()
+
+    def announce(referral_id: UUID) -> list[OutboxMessage]:
+        event = erased_ops_event(replace(request, referral_id=referral_id), at)
+        headers = ce_headers(
+            type=TYPE_OPS_EVENT,
+            source=SOURCE,
+            time=at,
+            subject=str(referral_id),
+            id=f"ops:erased:{referral_id}",
+        )
+        payload = event.model_dump_json().encode()
+        return [OutboxMessage(OPS_EVENTS, str(referral_id), headers, payload)]
+
+    return await store.erase(request, at, announce)
+
+
+async def run_retention(
+    store: ErasurePort,
+    *,
+    days: int,
+    now: Callable[[], datetime],
+    dry_run: bool,
+    limit: int = 10_000,
+) -> RetentionRun:
+    """Erase (or, dry, only list) closed referrals older than the retention period."""
+    cutoff = retention_cutoff(now(), days)
+    due = await store.retention_candidates(cutoff, CLOSING_STATES, limit)
+    erased: list[UUID] = []
+    if not dry_run:
+        for referral_id in due:
+            request = ErasureRequest(
+                referral_id=referral_id,
+                operator=RETENTION_OPERATOR,
+                reason=f"retention: closed for more than {days} days",
+                channel=ErasureChannel.RETENTION,
+            )
+            done = await erase_referral(store, request, now=now)
+            if done.outcome is ErasureOutcome.ERASED:
+                erased.append(referral_id)
+    return RetentionRun(cutoff=cutoff, due=due, erased=erased, dry_run=dry_run)
