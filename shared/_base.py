@@ -18,7 +18,6 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
-
 # The tags of the contract's tagged unions (shared.sealed.EitherSubmission), which pydantic puts
 # in an error's location.
 UNION_TAGS: Final = frozenset({"ReferralSubmission", "SealedSubmission"})
