@@ -120,6 +120,8 @@ async def gateway(stack_env: dict[str, str], topic_marks: Marks) -> AsyncIterato
                 "breaker_probe_seconds": 0.5,
                 **{f"WEBHOOK_SECRET_{p.upper()}": s for p, s in secrets.items()},
                 **{f"PROVIDER_API_KEY_{p.upper()}": k for p, k in keys.items()},
+                "PII_KEK_KEYS": stack_env["PII_KEK_KEYS"],
+                "PII_KEK_PRIMARY": stack_env["PII_KEK_PRIMARY"],
             }
         )
         app = create_app(settings)
