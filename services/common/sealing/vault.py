@@ -10,7 +10,10 @@ Rules kept here:
   caller's transaction, so a referral row never exists without its key and vice versa;
 - destroying sets `wrapped_key` NULL and `destroyed_at`: the row stays, so "destroyed" is told
   apart from "never existed", and every sealed copy anywhere (Kafka segments, rows, backups)
-  becomes unreadable. Destroying twice destroys nothing more.
+  becomes unreadable. Destroying twice destroys nothing more. PostgreSQL keeps the old row
+  version (with the wrapped key) as a dead tuple until the table is vacuumed, and in pg_wal
+  until the segment is recycled: both still need the KEK to open, and an erasure that must be
+  complete on disk runs `VACUUM keyvault.data_keys` after it (outside a transaction).
 """
 
 from __future__ import annotations
