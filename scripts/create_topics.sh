@@ -189,7 +189,11 @@ fi
 log "all ${#TOPICS[@]} topics present ($((SECONDS - start))s)"
 # Each topic's retention (personal-data topics short, ops.* longer): infra/kafka/topic-retention.tsv.
 if command -v javac >/dev/null 2>&1; then
-    KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" bash "$ROOT/scripts/topic_retention.sh" "${TOPICS[@]}"
+    # The same admin connection (TLS + SCRAM as `admin`) as the topics themselves.
+    retention_props=""
+    [[ "$KAFKA_CLIENT_CONFIG" == none ]] || retention_props="$KAFKA_CLIENT_CONFIG"
+    KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" KAFKA_CLIENT_PROPERTIES="$retention_props" \
+        bash "$ROOT/scripts/topic_retention.sh" "${TOPICS[@]}"
 else
     log "javac not found; topic retention left at the broker default (run scripts/topic_retention.sh)"
 fi
