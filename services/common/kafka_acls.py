@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from shared.topics import (
+    ASSIGNMENTS_RESPONSES,
     OPS_ALERTS,
     OPS_DEADLETTER,
     OPS_EVENTS,
     REFERRALS_DECIDED,
     REFERRALS_RECEIVED,
     REFERRALS_REJECTED,
+    REFERRALS_SUBMITTED,
 )
 
 Resource = Literal["topic", "group", "cluster"]
@@ -106,6 +108,7 @@ SERVICE_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
     "gateway": (
         reads(REFERRALS_RECEIVED),
         reads(REFERRALS_DECIDED),
+        reads(OPS_EVENTS),  # intake's `erased` events: the gateway forgets its copies too
         reads(RESPONSES_PREFIX, prefixed=True),
         group("provider-gateway-", prefixed=True),
         writes(ASSIGNMENTS_PREFIX, prefixed=True),
@@ -123,6 +126,13 @@ SERVICE_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
         Grant("group", "intake-", ("DESCRIBE",), "prefixed"),
         Grant("group", "router", ("DESCRIBE",)),
         Grant("group", "provider-gateway-", ("DESCRIBE",), "prefixed"),
+    ),
+    # The bridge for v1 clients: the only principal allowed to write the two shared topics,
+    # whose writer's identity is a header or a body field rather than the topic (a gateway or
+    # proxy in front of agencies and providers that cannot have their own principal yet).
+    "bridge": (
+        writes(REFERRALS_SUBMITTED),
+        writes(ASSIGNMENTS_RESPONSES),
     ),
     # Tests, the demo, the benchmarks and the chaos runs: they act as agencies, providers and
     # observers at once, and create (and delete) their own scratch topics.

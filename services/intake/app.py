@@ -52,6 +52,7 @@ from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.api import add_referral_routes
 from services.intake.config import IntakeSettings
+from services.intake.erasure import retention_schedule
 from services.intake.handlers import accept_submission
 from services.intake.http_errors import http_error_handler, validation_error_handler
 from services.intake.operator_api import add_operator_auth, add_operator_routes
@@ -170,6 +171,12 @@ def create_app(settings: IntakeSettings) -> FastAPI:
                 idle_poll_seconds=settings.relay_idle_poll_seconds,
             ),
         )
+        if settings.retention_interval_seconds:  # docs/privacy.md: closed referrals erased
+            every = settings.retention_interval_seconds
+            job = retention_schedule(
+                rt.erasures, days=settings.retention_days, every_seconds=every, now=_now
+            )
+            rt.tasks.start("retention", job)
         start_monitor(
             rt.tasks,
             service=Service.INTAKE,

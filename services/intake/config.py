@@ -33,8 +33,10 @@ class IntakeSettings(ServiceSettings):
     kafka_agencies: str = "notts-police,notts-city-social-care,notts-county-social-care"
 
     # Retention (docs/privacy.md): closed referrals are erased this many days after their last
-    # timeline entry by `python -m services.intake retention`.
+    # timeline entry, by intake itself every `retention_interval_seconds` (0: never, when a
+    # scheduler outside runs `python -m services.intake retention` instead) and by that command.
     retention_days: int = Field(default=90, ge=1)
+    retention_interval_seconds: float = Field(default=3600.0, ge=0)
     # The operators' bearer token for the erasure endpoint (POST /operator/v1/referrals/
     # {referral_id}/erasure); unset, the endpoint refuses every request (401).
     operator_token: SecretStr | None = None

@@ -8,12 +8,16 @@ operator's HTTP endpoint only call these.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+import structlog
+
+from services.common.loops import run_loop
 from services.common.outbox import OutboxMessage
 from services.intake.domain import SubmissionRefused
 from services.intake.domain.erasure import (
@@ -32,6 +36,7 @@ from shared.cloudevents import TYPE_OPS_EVENT
 from shared.topics import OPS_EVENTS
 
 SOURCE = "urn:nottssas:intake"
+log = structlog.get_logger(__name__)
 
 
 class ErasurePort(Protocol):
@@ -79,6 +84,33 @@ async def erase_referral(
         return [OutboxMessage(OPS_EVENTS, str(referral_id), headers, payload)]
 
     return await store.erase(request, at, announce)
+
+
+def retention_step(
+    store: ErasurePort, *, days: int, now: Callable[[], datetime], batch: int = 200
+) -> Callable[[], Awaitable[int]]:
+    """One scheduled retention run (for `services.common.loops.run_loop`): erases up to `batch`
+    due referrals and returns how many, so the loop goes on at once while some are left and
+    otherwise waits its interval. Safe on several intake instances at once: each erasure locks
+    its referral's row and a second erasure of it is "already erased", changing nothing."""
+
+    async def step() -> int:
+        run = await run_retention(store, days=days, now=now, dry_run=False, limit=batch)
+        if run.erased:
+            log.info("retention erased referrals", count=len(run.erased), days=days)
+        return len(run.erased)
+
+    return step
+
+
+async def retention_schedule(
+    store: ErasurePort, *, days: int, every_seconds: float, now: Callable[[], datetime]
+) -> None:
+    """Intake's own retention job: a run every `every_seconds`, the first one interval after
+    start-up (so a service restarting in a loop never erases in bursts), until cancelled."""
+    await asyncio.sleep(every_seconds)
+    step = retention_step(store, days=days, now=now)
+    await run_loop("retention", step, idle_seconds=every_seconds)
 
 
 async def run_retention(

@@ -18,6 +18,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.topics import ALL_TOPICS
 from tests.support.infra import ROOT
+from tests.support.kafka import connection
 
 POLICY = ROOT / "infra" / "kafka" / "topic-retention.tsv"
 PERSONAL = (
@@ -61,7 +62,9 @@ def test_docker_compose_sets_the_same_retention() -> None:
 @pytest.mark.integration
 def test_the_broker_holds_each_topics_retention(stack_env: dict[str, str]) -> None:
     async def described() -> dict[str, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], **connection()
+        )
         await admin.start()
         try:
             resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in ALL_TOPICS]

@@ -31,7 +31,7 @@ from services.common.postcode_data import load_postcode_index
 from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain.erasure import ErasureChannel, ErasureOutcome, ErasureRequest
-from services.intake.erasure import erase_referral, run_retention
+from services.intake.erasure import erase_referral, retention_step, run_retention
 from services.intake.handlers import accept_submission
 from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
@@ -274,6 +274,26 @@ async def test_retention_dry_run_lists_then_the_run_erases_the_closed_and_old_on
 
     second = await run_retention(store, days=90, now=lambda: now, dry_run=False)
     assert (second.due, second.erased) == ([], [])
+
+
+async def test_the_scheduled_retention_step_erases_a_batch_at_a_time_until_none_is_due(
+    pool: asyncpg.Pool, example_submission: dict[str, Any]
+) -> None:
+    # Its own world in 1995 (see above): what intake's retention loop runs each interval.
+    start = datetime(1995, 1, 1, tzinfo=UTC)
+    now = start + timedelta(days=200)
+    store = ErasureStore(pool)
+    await run_retention(store, days=90, now=lambda: now, dry_run=False)  # earlier runs' leftovers
+    closed = [await _stored_at(pool, example_submission, start) for _ in range(3)]
+    for rid in closed:
+        await IntakeStore(pool).record_status(
+            referral_id=rid, state="accepted", at=start, source_event_id=f"t:{rid}"
+        )
+    step = retention_step(store, days=90, now=lambda: now, batch=2)
+    # The loop calls again at once while a step did something, and idles when it did nothing.
+    assert [await step(), await step(), await step()] == [2, 1, 0]
+    for rid in closed:
+        assert (await _state(pool, rid))["submission"] is None
 
 
 def _cli(stack_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,8 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("INTAKE_WEB_DRAFT_KEY", "A" * 43)
     monkeypatch.setenv("PII_KEK_KEYS", "v1:" + "A" * 43)
     monkeypatch.setenv("PII_KEK_PRIMARY", "v1")
+    monkeypatch.setenv("INTAKE_KAFKA_SASL_USERNAME", "intake")  # Kafka security is on by default
+    monkeypatch.setenv("INTAKE_KAFKA_SASL_PASSWORD", "unused")
     monkeypatch.delenv("PII_SEALING", raising=False)
     return monkeypatch
 

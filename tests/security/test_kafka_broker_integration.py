@@ -108,6 +108,34 @@ async def test_the_router_cannot_write_received_referrals(stack_env: dict[str, s
         await producer.stop()
 
 
+async def test_the_bridge_writes_the_two_shared_topics_and_nothing_else(
+    stack_env: dict[str, str],
+) -> None:
+    """v1 clients without a principal of their own go through the bridge: it may write the
+    shared submissions and responses topics (whose writer is named in a header or the body),
+    and no topic whose name is its writer's identity."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        acks="all",
+        enable_idempotence=True,
+        **principal(stack_env, "bridge").aiokafka_kwargs(),
+    )
+    await producer.start()
+    try:
+        for shared_topic in ("referrals.submitted.v1", "assignments.responses.v1"):
+            sent = await producer.send_and_wait(shared_topic, b"not json", key=b"bridge-probe")
+            assert sent.topic == shared_topic
+        for identity_topic in (
+            "referrals.submitted.notts-police.v1",
+            "assignments.responses.juno.v1",
+            "referrals.received.v1",
+        ):
+            with pytest.raises(TopicAuthorizationFailedError):
+                await producer.send_and_wait(identity_topic, b"{}", key=b"bridge-probe")
+    finally:
+        await producer.stop()
+
+
 @pytest.mark.parametrize(
     ("service", "topic", "group"),
     [
