@@ -23,7 +23,7 @@ own (the gateway's HTTP client, delivery workers and checkers; nothing for intak
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +87,9 @@ class ServiceCore:
 
 
 Extra = Callable[[ServiceCore], AbstractAsyncContextManager[None]]
+# The service's own start-up that must finish before the broker starts (its subscribers may
+# need it: intake's sealer, which loads the postcode directory).
+Prepare = Callable[[ServiceCore], Awaitable[None]]
 
 
 def service_lifespan(
@@ -95,6 +98,7 @@ def service_lifespan(
     relay: RelayOptions | None = None,
     extra: Extra | None = None,
     drain_seconds: float = 5.0,
+    prepare: Prepare | None = None,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The lifespan of a service built on `core` (see the module's rules for the order)."""
 
@@ -103,6 +107,8 @@ def service_lifespan(
         core.pool = pool = await create_pool(dsn(core.database_url))
         try:
             await apply_migrations(pool, core.migrations)
+            if prepare is not None:
+                await prepare(core)
             core.tasks.start("kafka-connect", core.starter.run())
             if relay is not None:
                 core.relay = _start_relay(core, relay)

@@ -13,7 +13,7 @@ Rules kept here:
 
 # No `from __future__ import annotations`: FastAPI must evaluate the routes' annotations.
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -25,15 +25,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from services.common.http import error_docs, error_response
-from services.intake import domain
-from services.intake.adapters.store import IntakeStore
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
 from services.intake.examples import SUBMISSION_EXAMPLES
+from services.intake.ports import Accept, TimelineReader
 from shared import FieldError, ReferralSubmission
 
 log = structlog.get_logger(__name__)
-
-Accept = Callable[..., Awaitable[domain.Accepted]]
 
 IDEMPOTENCY_RULE = """\
 **One submission, one referral.** `(agency, submission_id)` identifies a submission, on every
@@ -90,7 +87,7 @@ _STATUS_LINK = {
 }
 
 
-def add_referral_routes(app: FastAPI, accept: Accept, store: Callable[[], IntakeStore]) -> None:
+def add_referral_routes(app: FastAPI, accept: Accept, store: Callable[[], TimelineReader]) -> None:
     @app.post(
         "/v1/referrals",
         status_code=201,

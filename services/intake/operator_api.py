@@ -25,10 +25,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 
 from services.common.http import BearerAuth, error_docs, error_response
-from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.domain import SubmissionRefused
 from services.intake.domain.erasure import ErasureChannel, ErasureOutcome, ErasureRequest
-from services.intake.erasure import erase_referral
+from services.intake.erasure import ErasurePort, erase_referral
 from shared import FieldError
 
 log = structlog.get_logger(__name__)
@@ -72,7 +71,7 @@ def add_operator_auth(app: FastAPI, token: SecretStr | None) -> None:
     app.add_middleware(BearerAuth, authenticate=operator_authenticator(token), prefix=PREFIX)
 
 
-def add_operator_routes(app: FastAPI, store: Callable[[], ErasureStore]) -> None:
+def add_operator_routes(app: FastAPI, store: Callable[[], ErasurePort]) -> None:
     @app.post(
         "/operator/v1/referrals/{referral_id}/erasure",
         response_model=ErasureDone,

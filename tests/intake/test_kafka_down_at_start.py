@@ -12,7 +12,8 @@ import gc
 
 import pytest
 
-from services.intake.app import Runtime, create_app
+from services.common.startup import ServiceCore
+from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 from tests.support.processes import free_port
 
@@ -27,7 +28,7 @@ async def test_failed_broker_starts_leave_no_unclosed_kafka_producer(
     monkeypatch.setenv("INTAKE_KAFKA_SASL_PASSWORD", "unused")
     monkeypatch.setenv("PII_KEK_KEYS", "v1:" + "A" * 43)  # required: the personal-data KEK
     monkeypatch.setenv("PII_KEK_PRIMARY", "v1")
-    runtime: Runtime = create_app(IntakeSettings()).state.runtime
+    runtime: ServiceCore = create_app(IntakeSettings()).state.runtime
     loop = asyncio.get_running_loop()
     reported: list[str] = []
     previous = loop.get_exception_handler()

@@ -18,7 +18,7 @@ from services.common.postcode_data import load_postcode_index
 from services.common.sealing import EnvKek
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain import (
-    Accepted,
+    Acceptance,
     IdempotencyKeyConflict,
     SubmissionConflict,
 )
@@ -92,7 +92,7 @@ async def test_concurrent_copies_of_one_submission_under_any_keys_make_one_refer
     body = example_submission | {"submission_id": f"C-{uuid4().hex[:10]}"}
     keys = [None, "k1", "k2", None, "k1", "k3", None, "k2"]
     outcomes = await asyncio.gather(*(_accept(pool, body, key, agency) for key in keys))
-    assert all(isinstance(o, Accepted) for o in outcomes), outcomes
+    assert all(isinstance(o, Acceptance) for o in outcomes), outcomes
     assert len({o.referral_id for o in outcomes}) == 1
     assert sum(o.created for o in outcomes) == 1
     assert await _stored(pool, agency, body["submission_id"]) == (1, 1)
@@ -108,13 +108,13 @@ async def test_concurrent_different_bodies_make_one_referral_and_conflicts_namin
         for i in range(6)
     ]
     outcomes = await asyncio.gather(*(_accept(pool, b, None, agency) for b in bodies))
-    assert sum(isinstance(o, Accepted) for o in outcomes) == 1
-    assert {o.field for o in outcomes if not isinstance(o, Accepted)} == {"submission_id"}
+    assert sum(isinstance(o, Acceptance) for o in outcomes) == 1
+    assert {o.field for o in outcomes if not isinstance(o, Acceptance)} == {"submission_id"}
     # One key raced by six different submissions: one owns it, the others are refused by it.
     others = [example_submission | {"submission_id": f"E-{uuid4().hex[:10]}"} for _ in range(6)]
     raced = await asyncio.gather(*(_accept(pool, b, "shared-key", agency) for b in others))
-    assert sum(isinstance(o, Accepted) for o in raced) == 1
-    assert {o.field for o in raced if not isinstance(o, Accepted)} == {"Idempotency-Key"}
+    assert sum(isinstance(o, Acceptance) for o in raced) == 1
+    assert {o.field for o in raced if not isinstance(o, Acceptance)} == {"Idempotency-Key"}
     stored = await asyncio.gather(*(_stored(pool, agency, b["submission_id"]) for b in others))
     assert sorted(stored) == [(0, 0)] * 5 + [(1, 1)]
 

@@ -12,7 +12,7 @@ from uuid import uuid4
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from services.intake.domain import Accepted, SubmissionRefused, text_problems
+from services.intake.domain import Acceptance, SubmissionRefused, text_problems
 from services.intake.http_errors import BodySizeLimit
 from services.intake.web import WebForm, mount_web
 from services.intake.web.drafts import DraftCipher, Sessions
@@ -66,12 +66,12 @@ def form_harness(rate: str = "1000/minute", max_bytes: int = 64 * 1024) -> FormH
     rows = MemoryRows()
     harness = FormHarness(TestClient(app, base_url="http://127.0.0.1"), rows)
 
-    async def accept(submission: ReferralSubmission, **kwargs: Any) -> Accepted:
+    async def accept(submission: ReferralSubmission, **kwargs: Any) -> Acceptance:
         # The use case's own rule beyond the contract model, as intake applies it.
         if problems := text_problems(submission):
             raise SubmissionRefused(problems)
         harness.sent.append((submission, kwargs))
-        return Accepted(uuid4(), created=True, received_at=harness.now[0])
+        return Acceptance(uuid4(), created=True, received_at=harness.now[0])
 
     def sessions() -> Sessions:
         return Sessions(rows, DraftCipher(KEY), timedelta(minutes=30), lambda: harness.now[0])

@@ -1,6 +1,7 @@
 """Intake's PostgreSQL store: referrals with their outbox rows, API keys, and the timeline.
 
 Rules kept here:
+- a rejection's outbox rows are written with its id (`rejections`), once per id;
 - a referral and its outbox row are written in one transaction (`enqueue`, with a NOTIFY that
   wakes the relay when the transaction commits); the relay is the shared one in
   `services.common.outbox`, on the table described by `OUTBOX`;
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -25,26 +25,12 @@ import asyncpg
 
 from services.common.outbox import OutboxMessage, OutboxTable, enqueue
 from services.common.sealing import WrappedKey, store_data_key
+from services.intake.ports import StoredReferral, TimelineEntry
+
+__all__ = ["OUTBOX", "IntakeStore", "StoredReferral", "TimelineEntry", "key_digest"]
 
 OUTBOX_CHANNEL: Final = "intake_outbox"
 OUTBOX: Final = OutboxTable(channel=OUTBOX_CHANNEL, attempts_column="attempts")
-
-
-@dataclass(frozen=True)
-class StoredReferral:
-    referral_id: UUID
-    body_digest: bytes
-    received_at: datetime
-    submission_id: str
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    state: str
-    at: datetime
-    provider: str | None
-    pathway: str | None
-    priority: str | None
 
 
 _BIND_KEY: Final = (
@@ -154,6 +140,23 @@ class IntakeStore:
                 return True
         except _KeyTaken:
             return False
+
+    async def queue_rejection(
+        self, rejection_id: UUID, at: datetime, messages: Sequence[OutboxMessage]
+    ) -> bool:
+        """Queue a rejection's events once per rejection id; False (nothing queued) if seen."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            first = await conn.execute(
+                "INSERT INTO rejections (rejection_id, rejected_at) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                rejection_id,
+                at,
+            )
+            if first.endswith(" 0"):
+                return False
+            for message in messages:
+                await enqueue(conn, OUTBOX, message)
+            return True
 
     async def agency_for_token(self, token: str) -> str | None:
         agency: str | None = await self._pool.fetchval(

@@ -1,7 +1,7 @@
 """Intake's pure rules: what is accepted, what counts as the same submission."""
 
 from services.intake.domain.acceptance import (
-    Accepted,
+    Acceptance,
     IdempotencyConflict,
     IdempotencyKeyConflict,
     IntakeError,
@@ -16,7 +16,7 @@ from services.intake.domain.acceptance import (
 )
 
 __all__ = [
-    "Accepted",
+    "Acceptance",
     "IdempotencyConflict",
     "IdempotencyKeyConflict",
     "IntakeError",

@@ -71,7 +71,7 @@ class IdempotencyKeyConflict(IdempotencyConflict):
 
 
 @dataclass(frozen=True)
-class Accepted:
+class Acceptance:
     """The outcome of a submission: its referral id, and whether it was new."""
 
     referral_id: UUID

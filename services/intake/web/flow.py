@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from services.intake.domain import Accepted
+from services.intake.domain import Acceptance
 from services.intake.errors import validation_errors
 from services.intake.web import pages
 from services.intake.web.drafts import Draft, Sessions
@@ -32,7 +32,7 @@ from services.intake.web.summary import BEHAVIOURS, RELATIONSHIPS
 from shared import FieldError, ReferralSubmission
 
 log = structlog.get_logger(__name__)
-Accept = Callable[..., Awaitable[Accepted]]
+Accept = Callable[..., Awaitable[Acceptance]]
 _PAGE_FIELDS = {
     DETAILS: [n for n, f in FIELDS.items() if f[0] == DETAILS]
     + ["victim_dob_day", "victim_dob_month", "victim_dob_year"],
