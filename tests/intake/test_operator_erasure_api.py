@@ -56,7 +56,7 @@ class FakeErasures:
 def _client(store: FakeErasures, token: str | None = TOKEN) -> httpx.AsyncClient:
     app = FastAPI()
     add_operator_auth(app, SecretStr(token) if token else None)
-    add_operator_routes(app, lambda: store)  # type: ignore[arg-type, return-value]
+    add_operator_routes(app, lambda: store)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
 
 
