@@ -13,10 +13,7 @@ Rules checked:
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -25,52 +22,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.cloudevents import TYPE_SUBMITTED
-from shared.topics import OPS_DEADLETTER, REFERRALS_RECEIVED, REFERRALS_REJECTED, submissions_topic
+from shared.topics import OPS_DEADLETTER, submissions_topic
+from tests.intake.ingress import Ingress, send
 from tests.support.identities import add_agency
-from tests.support.infra import service_env
-from tests.support.kafka import Record, cloudevent, collect, connection
-from tests.support.processes import ServiceProcess, free_port
+from tests.support.kafka import collect, connection
 from tests.support.report import LINES
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def intake(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    port = free_port()
-    env = service_env(stack_env, INTAKE_HTTP_PORT=str(port))
-    logs = tmp_path_factory.mktemp("intake-agency-topics")
-    process = ServiceProcess("intake", ["services.intake", "serve"], env, port, logs).start()
-    try:
-        process.wait_ready("/readyz", timeout=90)  # Kafka connected, subscribers started
-        yield
-    finally:
-        process.stop()
-
-
-@pytest.fixture(scope="module")
-async def producer(stack_env: dict[str, str]) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = AIOKafkaProducer(
-        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        acks="all",
-        enable_idempotence=True,
-        **connection(),
-    )
-    await kafka.start()
-    try:
-        yield kafka
-    finally:
-        await kafka.stop()
-
-
-@pytest.fixture
-async def db(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(stack_env["INTAKE_DATABASE_URL"])
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def create_topic(bootstrap: str, topic: str) -> None:
@@ -90,59 +48,35 @@ async def register(db: asyncpg.Connection, agency: str) -> None:
     )
 
 
-async def send(
-    producer: AIOKafkaProducer, topic: str, body: dict[str, Any], *, agency_header: str | None
-) -> None:
-    headers = [(k, v.encode()) for k, v in cloudevent(TYPE_SUBMITTED).items()]
-    if agency_header is not None:
-        headers.append(("agency-id", agency_header.encode()))
-    await producer.send_and_wait(
-        topic, json.dumps(body).encode(), key=body["submission_id"].encode(), headers=headers
-    )
-
-
-def fresh(example: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(json.dumps(example))
-    body["submission_id"] = f"AT-{uuid4().hex[:12]}"
-    return body
-
-
-async def received(bootstrap: str, submission_id: str) -> list[Record]:
-    return await collect(
-        bootstrap,
-        REFERRALS_RECEIVED,
-        lambda r: r.json()["submission"]["submission_id"] == submission_id,
-        until=lambda kept: len(kept) >= 1,
-        timeout=60,
-    )
-
-
 async def test_a_submission_on_an_agencys_topic_is_that_agencys_whatever_its_agency_header_says(
-    intake: None,
-    db: asyncpg.Connection,
-    stack_env: dict[str, str],
-    example_submission: dict[str, Any],
+    ingress: Ingress, stack_env: dict[str, str]
 ) -> None:
     """Sent by notts-police's own principal (made by `agency-add --kafka`), claiming in its
     header to be someone else: stored and announced as notts-police's."""
     _, police = add_agency(stack_env, "notts-police")
     producer = AIOKafkaProducer(
-        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        bootstrap_servers=ingress.bootstrap,
         acks="all",
         enable_idempotence=True,
         **police.aiokafka_kwargs(),
     )
     await producer.start()
-    body = fresh(example_submission)
+    body = ingress.fresh("AT")
     try:
-        await send(producer, submissions_topic("notts-police"), body, agency_header="someone-else")
+        await send(
+            producer,
+            body,
+            key=body["submission_id"],
+            topic=submissions_topic("notts-police"),
+            partition=None,
+            agency="someone-else",
+        )
     finally:
         await producer.stop()
 
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-    [record] = await received(bootstrap, body["submission_id"])
+    [record] = await ingress.received({body["submission_id"]})
     assert record.json()["referrer_agency"] == "notts-police"
-    stored = await db.fetchrow(
+    stored = await ingress.db.fetchrow(
         "SELECT agency_id, channel FROM referrals WHERE submission_id = $1", body["submission_id"]
     )
     assert stored is not None
@@ -150,21 +84,17 @@ async def test_a_submission_on_an_agencys_topic_is_that_agencys_whatever_its_age
 
 
 async def test_an_agencys_topic_created_after_intake_started_is_read_from_its_first_message(
-    intake: None,
-    producer: AIOKafkaProducer,
-    db: asyncpg.Connection,
-    stack_env: dict[str, str],
-    example_submission: dict[str, Any],
+    ingress: Ingress,
 ) -> None:
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     agency = f"new-agency-{uuid4().hex[:8]}"
-    await register(db, agency)
-    await create_topic(bootstrap, submissions_topic(agency))
-    body = fresh(example_submission)
+    await register(ingress.db, agency)
+    await create_topic(ingress.bootstrap, submissions_topic(agency))
+    body = ingress.fresh("AT")
     start = time.monotonic()
-    await send(producer, submissions_topic(agency), body, agency_header=None)
+    topic = submissions_topic(agency)
+    await ingress.send(body, key=body["submission_id"], topic=topic, partition=None, agency=None)
 
-    [record] = await received(bootstrap, body["submission_id"])
+    [record] = await ingress.received({body["submission_id"]})
     LINES.append(
         f"agency topic created after start-up: read {time.monotonic() - start:.1f} s later"
     )
@@ -172,53 +102,38 @@ async def test_an_agencys_topic_created_after_intake_started_is_read_from_its_fi
 
 
 async def test_a_topic_of_an_agency_intake_does_not_know_is_dead_lettered_and_nothing_stored(
-    intake: None,
-    producer: AIOKafkaProducer,
-    db: asyncpg.Connection,
-    stack_env: dict[str, str],
-    example_submission: dict[str, Any],
+    ingress: Ingress,
 ) -> None:
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     topic = submissions_topic(f"unregistered-{uuid4().hex[:8]}")
-    await create_topic(bootstrap, topic)
-    body = fresh(example_submission)
-    await send(producer, topic, body, agency_header="notts-police")
+    await create_topic(ingress.bootstrap, topic)
+    body = ingress.fresh("AT")
+    await ingress.send(
+        body, key=body["submission_id"], topic=topic, partition=None, agency="notts-police"
+    )
 
     letters = await collect(
-        bootstrap,
+        ingress.bootstrap,
         OPS_DEADLETTER,
         lambda r: r.json()["source_topic"] == topic,
         until=lambda kept: len(kept) >= 1,
         timeout=60,
     )
     assert [letter.json()["reason_code"] for letter in letters] == ["unknown_agency"]
-    stored = await db.fetchval(
-        "SELECT count(*) FROM referrals WHERE submission_id = $1", body["submission_id"]
-    )
-    assert stored == 0
+    assert await ingress.stored(body["submission_id"]) == 0
 
 
 async def test_an_invalid_submission_on_an_agencys_topic_is_rejected_under_that_agency(
-    intake: None,
-    producer: AIOKafkaProducer,
-    db: asyncpg.Connection,
-    stack_env: dict[str, str],
-    example_submission: dict[str, Any],
+    ingress: Ingress,
 ) -> None:
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-    await register(db, "notts-police")
-    await create_topic(bootstrap, submissions_topic("notts-police"))
-    body = fresh(example_submission)
+    await register(ingress.db, "notts-police")
+    topic = submissions_topic("notts-police")
+    await create_topic(ingress.bootstrap, topic)
+    body = ingress.fresh("AT")
     body["victim"]["postcode"] = "nope"
-    await send(producer, submissions_topic("notts-police"), body, agency_header="someone-else")
-
-    [record] = await collect(
-        bootstrap,
-        REFERRALS_REJECTED,
-        lambda r: r.json()["submission_id"] == body["submission_id"],
-        until=lambda kept: len(kept) >= 1,
-        timeout=60,
-        settle=1.0,
+    await ingress.send(
+        body, key=body["submission_id"], topic=topic, partition=None, agency="someone-else"
     )
+
+    [record] = await ingress.rejected(body["submission_id"])
     assert record.json()["referrer_agency"] == "notts-police"
     assert [e["field"] for e in record.json()["errors"]] == ["victim.postcode"]
