@@ -10,6 +10,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.common.db import apply_migrations, create_pool
+from services.intake.bootstrap import MIGRATIONS
 from shared import ReferralSubmission
 from tests.intake.ingress import Ingress, start_intake
 from tests.support.kafka import connection
@@ -74,3 +76,14 @@ def ingress(
 ) -> Ingress:
     """A running intake and what a Kafka ingress test sends and reads with."""
     return Ingress(producer, stack_env["KAFKA_BOOTSTRAP_SERVERS"], db, example_submission)
+
+
+@pytest.fixture
+async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on intake's database, its migrations applied."""
+    pool = await create_pool(stack_env["INTAKE_DATABASE_URL"], max_size=4)
+    try:
+        await apply_migrations(pool, MIGRATIONS)
+        yield pool
+    finally:
+        await pool.close()
