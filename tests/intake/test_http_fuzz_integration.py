@@ -21,12 +21,10 @@ import json
 import secrets
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +32,15 @@ from hypothesis import strategies as st
 
 from services.intake.app import create_app
 from services.intake.config import IntakeSettings
+from tests.intake.fuzz_values import (
+    AWKWARD_TEXT,
+    GARBAGE,
+    MARKER,
+    Probe,
+    mutate,
+    paths_of,
+    splice,
+)
 from tests.support.infra import ROOT, service_env
 
 pytestmark = [
@@ -46,13 +53,11 @@ pytestmark = [
 ]
 
 AGENCY = "fuzz-agency"
-MARKER = "ZZFUZZMARKERZZ"  # put in personal fields; must never be echoed
 FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
-REFUSALS = {400, 409, 413, 415, 422}
 
 
 @pytest.fixture(scope="module")
@@ -88,140 +93,6 @@ def example(public_cases: list[dict[str, Any]]) -> dict[str, Any]:
     return body
 
 
-class Probe:
-    """Posts one request and checks the rules above; counts statuses."""
-
-    def __init__(self, client: TestClient, token: str) -> None:
-        self.client = client
-        self.token = token
-        self.statuses: Counter[int] = Counter()
-
-    def post(self, content: bytes, headers: dict[str, str | bytes] | None = None) -> httpx.Response:
-        sent: dict[str, str | bytes] = {
-            "Authorization": f"Bearer {self.token}",
-            "content-type": "application/json",
-        }
-        response: httpx.Response = self.client.post(
-            "/v1/referrals", content=content, headers=sent | (headers or {})
-        )
-        self.statuses[response.status_code] += 1
-        assert response.status_code < 500, response.text[:500]
-        if response.status_code >= 400:
-            assert response.status_code in REFUSALS, (response.status_code, response.text[:500])
-            errors = response.json()["errors"]
-            assert errors, response.text[:500]
-            for error in errors:
-                assert isinstance(error["field"], str)
-                assert error["field"].strip(), response.text[:500]
-            assert MARKER not in response.text
-        return response
-
-    @property
-    def total(self) -> int:
-        return sum(self.statuses.values())
-
-    @property
-    def refused(self) -> int:
-        return sum(n for status, n in self.statuses.items() if status in REFUSALS)
-
-
-# --- values -------------------------------------------------------------------------------
-
-_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]) | st.sampled_from("\x00\n\t"),
-    max_size=40,
-)
-_HUGE_TEXT = st.builds(
-    lambda ch, n: ch * n,
-    st.sampled_from(["a", "\x00", "é", "😀", " ", "9"]),
-    st.integers(0, 70_000),
-)
-_BAD_ENUMS = st.sampled_from(
-    ["", " ", "FEMALE", "Female", "unknown", "stalker", "HIGH", "urgent", "phone ", "null", "0"]
-)
-_BAD_DATES = st.sampled_from(
-    [
-        "2026-13-01",
-        "0000-00-00",
-        "2026-02-30",
-        "2026-11-20T10:15:00",  # naive
-        "9999-12-31T23:59:59-14:00",
-        "0001-01-01T00:00:00+14:00",
-        "0001-01-01",
-        "9999-12-31",
-        "yesterday",
-        "2026-11-20T25:00:00+00:00",
-        "1e10",
-    ]
-)
-_NUMBERS = st.one_of(
-    st.integers(),
-    st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([-1, 0, 12, 121, 100_001, 2**31, 2**63, -(2**63) - 1, 0.5, 1e308]),
-)
-_SCALARS = st.one_of(st.none(), st.booleans(), _NUMBERS, _TEXT, _HUGE_TEXT, _BAD_ENUMS, _BAD_DATES)
-# Plausible text with awkward characters: these keep a body valid, so they reach the database.
-_AWKWARD_TEXT = st.builds(
-    lambda before, odd, after: f"{before}{odd}{after}",
-    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20),
-    st.sampled_from(
-        [
-            "\x00",
-            "\u2028",
-            "\ufeff",
-            "\x1b[31m",
-            "'; DROP TABLE referrals; --",
-            "\\",
-            '"',
-            "%s",
-            "\r\n",
-        ]
-    ),
-    st.text(alphabet="abc XYZ019", max_size=20),
-)
-_GARBAGE = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
-    max_leaves=12,
-)
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found += _paths(item, (*prefix, i))
-    return found
-
-
-def _mutate(body: Any, path: tuple[Any, ...], op: str, value: Any) -> Any:
-    """Apply one mutation at `path`; a path a previous mutation removed is left alone."""
-    parent = body
-    for part in path[:-1]:
-        try:
-            parent = parent[part]
-        except (KeyError, IndexError, TypeError):
-            return body
-    last = path[-1]
-    present = (isinstance(parent, dict) and last in parent) or (
-        isinstance(parent, list) and isinstance(last, int) and last < len(parent)
-    )
-    if present:
-        if op == "drop":
-            del parent[last]
-        elif op == "replace" or (op == "retext" and isinstance(parent[last], str)):
-            parent[last] = value
-        elif op == "wrap":
-            parent[last] = [parent[last]] if value else {"value": parent[last]}
-        elif op == "extra" and isinstance(parent, dict):
-            parent[f"unexpected_{last}"] = value
-    return body
-
-
 # --- the properties -----------------------------------------------------------------------
 
 
@@ -229,12 +100,12 @@ def test_mutated_submissions_never_cause_a_5xx_and_every_refusal_names_a_field(
     client: TestClient, token: str, example: dict[str, Any]
 ) -> None:
     probe = Probe(client, token)
-    paths = _paths(example)
+    paths = paths_of(example)
     mutation = st.one_of(
         st.tuples(
-            st.sampled_from(paths), st.sampled_from(["drop", "replace", "wrap", "extra"]), _GARBAGE
+            st.sampled_from(paths), st.sampled_from(["drop", "replace", "wrap", "extra"]), GARBAGE
         ),
-        st.tuples(st.sampled_from(paths), st.just("retext"), _AWKWARD_TEXT),
+        st.tuples(st.sampled_from(paths), st.just("retext"), AWKWARD_TEXT),
     )
 
     @settings(FUZZ, max_examples=2500)
@@ -243,7 +114,7 @@ def test_mutated_submissions_never_cause_a_5xx_and_every_refusal_names_a_field(
         body: Any = json.loads(json.dumps(example))
         body["submission_id"] = f"FZ-{uuid4().hex[:16]}"  # valid results really get stored
         for path, op, value in mutations:
-            body = _mutate(body, path, op, value)
+            body = mutate(body, path, op, value)
         probe.post(json.dumps(body, ensure_ascii=ascii_only).encode())
 
     check()
@@ -257,18 +128,13 @@ def test_arbitrary_json_never_causes_a_5xx_and_every_refusal_names_a_field(
     probe = Probe(client, token)
 
     @settings(FUZZ, max_examples=600)
-    @given(body=_GARBAGE)
+    @given(body=GARBAGE)
     def check(body: Any) -> None:
         probe.post(json.dumps(body).encode())
 
     check()
     assert probe.total >= 600
     assert probe.refused == probe.total, probe.statuses
-
-
-def _splice(data: bytes, at: int, insert: bytes) -> bytes:
-    at = at % (len(data) + 1)
-    return data[:at] + insert + data[at:]
 
 
 def test_malformed_bytes_never_cause_a_5xx_and_every_refusal_names_a_field(
@@ -279,7 +145,7 @@ def test_malformed_bytes_never_cause_a_5xx_and_every_refusal_names_a_field(
     raw = st.one_of(
         st.binary(max_size=3000),
         st.builds(
-            _splice, st.just(valid), st.integers(0, len(valid)), st.binary(min_size=1, max_size=8)
+            splice, st.just(valid), st.integers(0, len(valid)), st.binary(min_size=1, max_size=8)
         ),
         st.builds(lambda n: valid[:n], st.integers(0, len(valid) - 1)),
         st.builds(
