@@ -51,6 +51,7 @@ from services.intake.ports import (
     Rejection,
     RejectionStore,
     Sealer,
+    StatusChange,
     TimelineStore,
 )
 from shared import (
@@ -207,7 +208,7 @@ def _message(  # noqa: PLR0917 - the six parts of a row, read as one line at eac
 
 async def record_decision(store: TimelineStore, referral_id: UUID, decision: Decision) -> bool:
     """Add the router's decision to the referral's timeline, once per decision."""
-    return await store.record_status(
+    change = StatusChange(
         referral_id=referral_id,
         state="decided",
         at=decision.decided_at,
@@ -216,16 +217,18 @@ async def record_decision(store: TimelineStore, referral_id: UUID, decision: Dec
         pathway=decision.pathway,
         priority=decision.priority,
     )
+    return await store.record_status(change)
 
 
 async def record_ops_event(store: TimelineStore, event: OpsEvent) -> bool:
     """Add a delivery step the gateway announced to the timeline, once per event."""
     if event.referral_id is None or event.state not in TIMELINE_STATES:
         return False
-    return await store.record_status(
+    change = StatusChange(
         referral_id=event.referral_id,
         state=event.state.value,
         at=event.at,
         source_event_id=str(event.event_id),
         provider=event.provider,
     )
+    return await store.record_status(change)

@@ -71,6 +71,19 @@ class Rejection:
     new: bool
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """A step of a referral another service announced, once per `source_event_id`."""
+
+    referral_id: UUID
+    state: str
+    at: datetime
+    source_event_id: str
+    provider: str | None = None
+    pathway: str | None = None
+    priority: str | None = None
+
+
 class ReferralStore(Protocol):
     """Referrals with their outbox rows (see adapters.store.IntakeStore)."""
 
@@ -109,17 +122,9 @@ class RejectionStore(Protocol):
 class TimelineStore(Protocol):
     """The status timeline that other services' events add to."""
 
-    async def record_status(
-        self,
-        *,
-        referral_id: UUID,
-        state: str,
-        at: datetime,
-        source_event_id: str,
-        provider: str | None = None,
-        pathway: str | None = None,
-        priority: str | None = None,
-    ) -> bool: ...
+    async def record_status(self, change: StatusChange) -> bool:
+        """Add `change` once per source event; False for a duplicate or unknown referral."""
+        ...
 
 
 class TimelineReader(Protocol):

@@ -20,7 +20,7 @@ from services.common.outbox import OutboxMessage
 from services.common.sealing import EnvKek, WrappedKey
 from services.intake.domain import Acceptance
 from services.intake.handlers import accept_submission
-from services.intake.ports import StoredReferral
+from services.intake.ports import StatusChange, StoredReferral
 from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 
@@ -87,13 +87,13 @@ class FakeStore:
         self.outbox.extend(messages)
         return True
 
-    async def record_status(self, **entry: Any) -> bool:
+    async def record_status(self, change: StatusChange) -> bool:
         """A timeline entry once per source event, for a known referral (`TimelineStore`)."""
         self._reachable()
         known = {r.referral_id for r in self.rows.values()}
-        if entry["referral_id"] not in known or entry["source_event_id"] in self.timeline:
+        if change.referral_id not in known or change.source_event_id in self.timeline:
             return False
-        self.timeline[entry["source_event_id"]] = (entry["referral_id"], entry["state"])
+        self.timeline[change.source_event_id] = (change.referral_id, change.state)
         return True
 
     async def agency_known(self, agency_id: str) -> bool:

@@ -19,6 +19,7 @@ import pytest
 from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import IntakeStore
 from services.intake.erasure import retention_step, run_retention
+from services.intake.ports import StatusChange
 from tests.intake.stored import accepted, cli, state_of, stored_at
 
 pytestmark = pytest.mark.integration
@@ -43,10 +44,12 @@ async def test_retention_dry_run_lists_then_the_run_erases_the_closed_and_old_on
         (closed_recent, "accepted", 150),  # closed 50 days before `now`: inside the period
     ):
         await intake.record_status(
-            referral_id=rid,
-            state=state,
-            at=start + timedelta(days=days),
-            source_event_id=f"t:{rid}",
+            StatusChange(
+                referral_id=rid,
+                state=state,
+                at=start + timedelta(days=days),
+                source_event_id=f"t:{rid}",
+            )
         )
 
     dry = await run_retention(store, days=90, now=lambda: now, dry_run=True)
@@ -80,7 +83,7 @@ async def test_the_scheduled_retention_step_erases_a_batch_at_a_time_until_none_
     closed = [await stored_at(pool, example_submission, start) for _ in range(3)]
     for rid in closed:
         await IntakeStore(pool).record_status(
-            referral_id=rid, state="accepted", at=start, source_event_id=f"t:{rid}"
+            StatusChange(referral_id=rid, state="accepted", at=start, source_event_id=f"t:{rid}")
         )
     step = retention_step(store, days=90, now=lambda: now, batch=2)
     # The loop calls again at once while a step did something, and idles when it did nothing.

@@ -25,7 +25,7 @@ import asyncpg
 
 from services.common.outbox import OutboxMessage, OutboxTable, enqueue
 from services.common.sealing import WrappedKey, store_data_key
-from services.intake.ports import StoredReferral, TimelineEntry
+from services.intake.ports import StatusChange, StoredReferral, TimelineEntry
 
 __all__ = ["OUTBOX", "IntakeStore", "StoredReferral", "TimelineEntry", "key_digest"]
 
@@ -190,17 +190,7 @@ class IntakeStore:
         )
         return submission_id, [TimelineEntry(**dict(r)) for r in rows]
 
-    async def record_status(
-        self,
-        *,
-        referral_id: UUID,
-        state: str,
-        at: datetime,
-        source_event_id: str,
-        provider: str | None = None,
-        pathway: str | None = None,
-        priority: str | None = None,
-    ) -> bool:
+    async def record_status(self, change: StatusChange) -> bool:
         """Add a timeline entry once per source event; False for a duplicate or unknown referral."""
         result: str = await self._pool.execute(
             "INSERT INTO referral_timeline"
@@ -208,13 +198,13 @@ class IntakeStore:
             " SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS"
             " (SELECT 1 FROM referrals WHERE referral_id = $1)"
             " ON CONFLICT (source_event_id) DO NOTHING",
-            referral_id,
-            state,
-            at,
-            provider,
-            pathway,
-            priority,
-            source_event_id,
+            change.referral_id,
+            change.state,
+            change.at,
+            change.provider,
+            change.pathway,
+            change.priority,
+            change.source_event_id,
         )
         return result.endswith(" 1")
 
