@@ -18,7 +18,6 @@ from standardwebhooks.webhooks import Webhook
 
 from services.provider_gateway.adapters.channels import WebhookSender
 from services.provider_gateway.config import ProviderChannels
-from services.provider_gateway.delivery import attempt
 from services.provider_gateway.domain import (
     Delivered,
     GiveUp,
@@ -34,6 +33,7 @@ from services.provider_gateway.domain.health import (
     BreakerState,
     after_attempt,
 )
+from services.provider_gateway.handlers.delivery import attempt
 from services.provider_gateway.ports import AttemptResult, Claimed, Opener
 from shared import Pathway, Priority, Provider
 from tests.provider_gateway.gateway_fakes import clear_only

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from services.common.runtime import add_health_routes
-from services.provider_gateway import metrics
+from services.provider_gateway.adapters import metrics
 from services.provider_gateway.domain import Outcome
 from services.provider_gateway.domain.health import BreakerPolicy
 from services.provider_gateway.ports import AttemptResult, Claimed

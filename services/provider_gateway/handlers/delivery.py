@@ -4,17 +4,11 @@ Rules kept here:
 - the network call happens outside any transaction (the delivery is leased, see
   adapters.delivery_store); its result, the next step the retry policy chose, the ledger row
   and the ops events it causes are then written in one transaction;
-- every attempt emits `delivery_attempted`; the first channel to deliver an assignment emits
-  `delivered` (with its latency); a delivery given up is dead-lettered (by reference) with an
-  alert, and emits `delivery_failed` unless another channel already delivered the assignment;
-- a referral whose data key was destroyed (erased, issue 14) cannot be delivered: its delivery
-  ends `failed` with the code `erased` and a `delivery_failed` event, without a dead letter or
-  an alert (nothing is wrong), and without touching the endpoint's breaker (nothing was sent);
-- a 410 Gone disables the provider's endpoint (one alert) until ops enable it again;
-- every webhook attempt moves its endpoint's circuit breaker (domain.health) in the same
-  transaction; the breaker opening and closing are each one alert (`endpoint_unhealthy`,
-  `endpoint_recovered`, provider and codes only); while it is open the worker claims one
-  probe per endpoint instead of its deliveries;
+- what an attempt causes (events, dead letter, alerts, a disabled endpoint, the breaker's
+  move) is computed as data by `domain.consequences` and only applied here: compute the
+  effects, then apply them; the breaker opening and closing are each one alert
+  (`endpoint_unhealthy`, `endpoint_recovered`, provider and codes only, see `ops`); while it is
+  open the worker claims one probe per endpoint instead of its deliveries;
 - each recorded attempt is counted in the Prometheus metrics once its transaction commits;
 - each attempt is a span of the referral's trace, resumed from the assignment's stored
   `traceparent` (the webhook carries it on to the provider; see adapters.channels).
@@ -23,7 +17,7 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -32,12 +26,25 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from services.common.telemetry import trace_context
-from services.provider_gateway import metrics, ops
-from services.provider_gateway.adapters.delivery_store import DeliveryStore
-from services.provider_gateway.domain import Delivered, GiveUp, Outcome, RetryPolicy, Step
+from services.provider_gateway.adapters import metrics
+from services.provider_gateway.domain import GiveUp, RetryPolicy, Step
+from services.provider_gateway.domain.consequences import (
+    Alert,
+    AttemptFacts,
+    Effects,
+    Event,
+    consequences,
+)
 from services.provider_gateway.domain.health import Breaker, BreakerPolicy
-from services.provider_gateway.ports import ERASED, NOT_SENT, Claimed, DeliveryUnits, Sender
-from shared import AlertKind, Priority, ReferralState
+from services.provider_gateway.handlers import ops
+from services.provider_gateway.ports import (
+    AttemptResult,
+    Claimed,
+    DeliveryQueue,
+    DeliveryUnit,
+    DeliveryUnits,
+    Sender,
+)
 from shared.topics import assignments_topic
 
 log = structlog.get_logger(__name__)
@@ -78,98 +85,89 @@ async def attempt(
         retry_after=result.retry_after,
         rng=rng,
     )
+    effects = consequences(_facts(claimed, result), step)
     first_delivery = False
     health: tuple[Breaker, Breaker, int] | None = None
     async with store.transaction() as tx:
-        sent = result.error_code not in NOT_SENT
-        if breaker is not None and claimed.channel == "webhook" and sent:
-            answered = result.outcome is not Outcome.RETRYABLE
-            health = await tx.record_health(claimed, answered=answered, at=at, policy=breaker)
+        if breaker is not None and effects.moves_breaker:
+            health = await tx.record_health(
+                claimed, answered=effects.answered, at=at, policy=breaker
+            )
             await ops.breaker_moved(
                 tx, claimed.provider, health, at, reason_code=result.error_code or "failing"
             )
         if not await tx.finish(claimed, result, step, at=at, first_attempt_at=first):
             return step
-        await ops.event(
-            tx,
-            ReferralState.DELIVERY_ATTEMPTED,
-            claimed,
-            at,
-            attempt=claimed.attempt,
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            reason_code=f"{claimed.channel}:{result.error_code or 'ok'}",
-        )
-        if isinstance(step, Delivered) and await tx.mark_delivered(claimed.assignment_id, at):
-            first_delivery = True
-            await ops.event(
-                tx,
-                ReferralState.DELIVERED,
-                claimed,
-                at,
-                attempt=claimed.attempt,
-                status_code=result.status_code,
-                latency_ms=result.latency_ms,
-                reason_code=claimed.channel,
-            )
-        elif isinstance(step, GiveUp) and step.reason_code == ERASED:
-            await ops.event(
-                tx,
-                ReferralState.DELIVERY_FAILED,
-                claimed,
-                at,
-                attempt=claimed.attempt,
-                reason_code=f"{claimed.channel}:{ERASED}",
-            )
-        elif isinstance(step, GiveUp):
-            critical = claimed.priority is Priority.URGENT
-            await ops.dead_letter(
-                tx,
-                at,
-                referral_id=claimed.referral_id,
-                source=_source(claimed),
-                reason_code=step.reason_code,
-            )
-            kind = (
-                AlertKind.DELIVERY_EXHAUSTED
-                if step.reason_code == "exhausted"
-                else AlertKind.DEAD_LETTERED
-            )
-            await ops.alert(
-                tx,
-                kind,
-                at,
-                referral_id=claimed.referral_id,
-                provider=claimed.provider,
-                reason_code=step.reason_code,
-                critical=critical,
-            )
-            if step.disable_endpoint and await tx.disable_endpoint(
-                claimed.provider, at, step.reason_code
-            ):
-                await ops.alert(
-                    tx,
-                    AlertKind.ENDPOINT_DISABLED,
-                    at,
-                    provider=claimed.provider,
-                    reason_code=step.reason_code,
-                    critical=True,
-                )
-            if not await tx.is_delivered(claimed.assignment_id):
-                await ops.event(
-                    tx,
-                    ReferralState.DELIVERY_FAILED,
-                    claimed,
-                    at,
-                    attempt=claimed.attempt,
-                    status_code=result.status_code,
-                    reason_code=f"{claimed.channel}:{step.reason_code}",
-                )
+        first_delivery = await _apply(tx, claimed, effects, at)
     # Counted once committed: an attempt whose recording failed is tried again, not counted.
     metrics.observe_attempt(claimed, result.outcome, step, first_delivery=first_delivery, at=at)
     if health is not None and health[0].state is not health[1].state:
         metrics.set_breaker(claimed.provider.value, health[1].state)
     return step
+
+
+def _facts(claimed: Claimed, result: AttemptResult) -> AttemptFacts:
+    return AttemptFacts(
+        channel=claimed.channel,
+        priority=claimed.priority,
+        attempt=claimed.attempt,
+        outcome=result.outcome,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        error_code=result.error_code,
+    )
+
+
+async def _apply(tx: DeliveryUnit, claimed: Claimed, effects: Effects, at: datetime) -> bool:
+    """Write `effects` in the attempt's transaction; True if this attempt first delivered."""
+    await _report(tx, claimed, at, effects.events)
+    first_delivery = effects.mark_delivered and await tx.mark_delivered(claimed.assignment_id, at)
+    if first_delivery:
+        await _report(tx, claimed, at, effects.if_first_delivery)
+    if effects.dead_letter is not None:
+        await ops.dead_letter(
+            tx,
+            at,
+            referral_id=claimed.referral_id,
+            source=_source(claimed),
+            reason_code=effects.dead_letter,
+        )
+    for alert in effects.alerts:
+        await _raise(tx, claimed, at, alert)
+    disable = effects.disable_endpoint
+    if disable is not None and await tx.disable_endpoint(claimed.provider, at, disable.reason_code):
+        await _raise(tx, claimed, at, disable)
+    if effects.unless_delivered and not await tx.is_delivered(claimed.assignment_id):
+        await _report(tx, claimed, at, effects.unless_delivered)
+    return first_delivery
+
+
+async def _report(
+    tx: DeliveryUnit, claimed: Claimed, at: datetime, events: Iterable[Event]
+) -> None:
+    for e in events:
+        await ops.event(
+            tx,
+            e.state,
+            claimed,
+            at,
+            attempt=e.attempt,
+            status_code=e.status_code,
+            latency_ms=e.latency_ms,
+            reason_code=e.reason_code,
+        )
+
+
+async def _raise(tx: DeliveryUnit, claimed: Claimed, at: datetime, alert: Alert) -> None:
+    await ops.alert(
+        tx,
+        alert.kind,
+        at,
+        referral_id=claimed.referral_id if alert.per_referral else None,
+        provider=claimed.provider,
+        reason_code=alert.reason_code,
+        critical=alert.critical,
+    )
 
 
 @contextmanager
@@ -197,7 +195,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        store: DeliveryStore,
+        store: DeliveryQueue,
         senders: Mapping[str, Sender],
         policy: RetryPolicy,
         *,
