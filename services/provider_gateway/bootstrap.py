@@ -35,7 +35,7 @@ from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, 
 from services.provider_gateway.adapters.unsealing import VaultOpener
 from services.provider_gateway.config import GatewaySettings
 from services.provider_gateway.handlers import Context, check_half_missing, check_overdue
-from services.provider_gateway.handlers.delivery import DeliveryWorker
+from services.provider_gateway.handlers.worker import DeliveryWorker
 from services.provider_gateway.ports import Sender
 from services.provider_gateway.subscribers import (
     register_erasure_subscriber,
