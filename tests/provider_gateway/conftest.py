@@ -1,4 +1,5 @@
-"""Fixtures of the provider gateway's tests; sample data lives in gateway_samples.py."""
+"""Fixtures of the provider gateway's tests; sample data lives in gateway_samples.py, the live
+gateway of the integration modules in gateway_live.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from uuid import UUID, uuid4
 
 import pytest
 
+# The live gateway of the integration modules (one per module that asks for it).
+from tests.provider_gateway.gateway_live import gateway, receiver_works, topic_marks
 from tests.provider_gateway.gateway_samples import API_KEYS, SECRETS
+
+__all__ = ["gateway", "receiver_works", "topic_marks"]
 
 
 @pytest.fixture
