@@ -151,8 +151,11 @@ class FakeReferralTx:
 
     async def mark_half_alerted(self, at: datetime) -> bool:
         # As the SQL: each stored half is marked once; False when no half was left to mark.
-        halves = {"received": self._s.received, "decision": self._s.decisions}
-        marked = {(self.referral_id, h) for h, kept in halves.items() if self.referral_id in kept}
+        halves = {
+            "received": self.referral_id in self._s.received,
+            "decision": self.referral_id in self._s.decisions,
+        }
+        marked = {(self.referral_id, h) for h, stored in halves.items() if stored}
         new = marked - self._s.half_alerted
         self._s.half_alerted |= new
         return bool(new)
