@@ -7,11 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
-import pytest
-
-from services.provider_gateway.domain import (
-    SlaPolicy,
-)
 from services.provider_gateway.handlers import (
     Context,
     check_overdue,
@@ -20,22 +15,6 @@ from shared import Provider
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import T0
 from tests.provider_gateway.handler_support import Clock, answer, assign, respond
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ctx(clock: Clock) -> Context:
-    both = ("webhook", "kafka")
-    return Context(sla=SlaPolicy(), channels=dict.fromkeys(Provider, both), now=clock)
-
-
-@pytest.fixture
-def store() -> FakeReferralStore:
-    return FakeReferralStore()
 
 
 async def test_nothing_is_overdue_before_the_deadline(

@@ -10,7 +10,6 @@ import pytest
 from services.provider_gateway.domain import (
     InvalidTransition,
     NotCurrentAssignment,
-    SlaPolicy,
     State,
 )
 from services.provider_gateway.handlers import (
@@ -21,23 +20,7 @@ from services.provider_gateway.handlers import (
 from shared import OpsAlert, Provider
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
-from tests.provider_gateway.handler_support import Clock, answer, assign, respond
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ctx(clock: Clock) -> Context:
-    both = ("webhook", "kafka")
-    return Context(sla=SlaPolicy(), channels=dict.fromkeys(Provider, both), now=clock)
-
-
-@pytest.fixture
-def store() -> FakeReferralStore:
-    return FakeReferralStore()
+from tests.provider_gateway.handler_support import answer, assign, respond
 
 
 async def test_decision_then_details_makes_one_assignment(

@@ -2,56 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from uuid import UUID
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from services.provider_gateway.api import add_provider_api, provider_for_key
+from services.provider_gateway.api import provider_for_key
 from services.provider_gateway.domain import SlaPolicy
 from services.provider_gateway.handlers import (
     Context,
 )
 from shared import Provider
-from tests.provider_gateway.gateway_fakes import FakeFetchAudit, FakeReferralStore, clear_only
+from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import API_KEYS, T0
 from tests.provider_gateway.http_support import KEYS, assigned, body, post
 
 
 @pytest.fixture
-def store() -> FakeReferralStore:
-    return FakeReferralStore()
-
-
-@pytest.fixture
 def ctx() -> Context:
     return Context(sla=SlaPolicy(), channels=dict.fromkeys(Provider, ("kafka",)), now=lambda: T0)
-
-
-@pytest.fixture
-def audit() -> FakeFetchAudit:
-    return FakeFetchAudit()
-
-
-@pytest.fixture
-async def client(
-    store: FakeReferralStore, ctx: Context, audit: FakeFetchAudit
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    add_provider_api(
-        app,
-        KEYS,
-        lambda: store,
-        ctx,
-        max_body_bytes=64 * 1024,
-        fetches=lambda: audit,
-        opener=clear_only,
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
-        yield c
 
 
 async def test_a_provider_accepts_its_assignment(
