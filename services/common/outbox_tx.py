@@ -8,12 +8,14 @@ Rules kept here:
   is one event to every consumer.
 
 The router's `DecisionTx` and the gateway's referral, delivery and erasure transactions derive
-from it; each passes its connection, its `OutboxTable` and its `Service`.
+from it; each passes its connection, its `OutboxTable` and its `Service`. `Emitter` is the seam
+the use cases see (the gateway's `ports` re-export it; test fakes implement it).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 from pydantic import BaseModel
@@ -23,8 +25,23 @@ from services.common.outbox_events import cloudevent_message
 from shared import Service
 
 
+class Emitter(Protocol):
+    """Anything that can queue an event inside its transaction (a store's transaction)."""
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None: ...
+
+
 class OutboxTx:
-    """One transaction's connection, and `emit` onto the service's outbox."""
+    """One transaction's connection, and `emit` onto the service's outbox (an `Emitter`)."""
 
     def __init__(self, conn: asyncpg.Connection, table: OutboxTable, service: Service) -> None:
         self._conn = conn

@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from pydantic import BaseModel
-
+from services.common.outbox_tx import Emitter
 from services.provider_gateway.domain import Outcome, State, Step
 from services.provider_gateway.domain.consequences import ERASED, NOT_SENT
 from services.provider_gateway.domain.health import Breaker, BreakerPolicy
@@ -108,21 +107,6 @@ class Sender(Protocol):
     """One channel to providers (a webhook, a Kafka topic); never raises for a failed send."""
 
     async def send(self, delivery: Claimed) -> AttemptResult: ...
-
-
-class Emitter(Protocol):
-    """Anything that can queue an event inside its transaction (a store's transaction)."""
-
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None: ...
 
 
 class ReferralUnit(Emitter, Protocol):

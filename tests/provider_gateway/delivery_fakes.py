@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from services.provider_gateway.adapters.channels import WebhookSender
 from services.provider_gateway.config import ProviderChannels
@@ -31,7 +31,7 @@ from services.provider_gateway.domain.health import (
 from services.provider_gateway.handlers.delivery import attempt
 from services.provider_gateway.ports import AttemptResult, Claimed, Opener
 from shared import Pathway, Priority, Provider
-from tests.provider_gateway.gateway_fakes import clear_only
+from tests.provider_gateway.gateway_fakes import Emitted, RecordsEmits, clear_only
 from tests.provider_gateway.gateway_samples import (
     API_KEYS,
     SECRETS,
@@ -68,7 +68,7 @@ def claimed(
 
 
 @dataclass
-class FakeDeliveryTx:
+class FakeDeliveryTx(RecordsEmits):
     finished: list[tuple[Claimed, AttemptResult, Step]] = field(default_factory=list)
     delivered: set[str] = field(default_factory=set)
     disabled: set[Provider] = field(default_factory=set)
@@ -118,17 +118,8 @@ class FakeDeliveryTx:
         self.disabled.add(provider)
         return first
 
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        self.emitted.append((topic, event))
+    def _recorded(self, emitted: Emitted) -> None:
+        self.emitted.append((emitted.topic, emitted.event))
 
     def states(self) -> list[str]:
         return [e.state.value for t, e in self.emitted if t == "ops.events.v1"]

@@ -34,6 +34,25 @@ class Emitted:
     event_id: str
 
 
+class RecordsEmits:
+    """`emit` of the fakes' transactions (an `Emitter`): each queued event is recorded."""
+
+    def _recorded(self, emitted: Emitted) -> None:
+        raise NotImplementedError
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        self._recorded(Emitted(topic, key, event, event_id))
+
+
 @dataclass
 class FakeReferralStore:
     received: dict[UUID, ReferralReceived] = field(default_factory=dict)
@@ -76,7 +95,7 @@ class FakeReferralStore:
         return [e.state.value for e in self.of_topic(topic)]
 
 
-class FakeReferralTx:
+class FakeReferralTx(RecordsEmits):
     def __init__(self, store: FakeReferralStore, referral_id: UUID) -> None:
         self._s = store
         self.referral_id = referral_id
@@ -160,17 +179,8 @@ class FakeReferralTx:
         self._s.half_alerted |= new
         return bool(new)
 
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        self._s.emitted.append(Emitted(topic, key, event, event_id))
+    def _recorded(self, emitted: Emitted) -> None:
+        self._s.emitted.append(emitted)
 
 
 @dataclass
