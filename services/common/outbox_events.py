@@ -8,8 +8,8 @@ Rules kept here:
   reports (derived from the referral, never random), so a row published twice by the relay is
   one event to every consumer.
 
-Intake and the gateway build the same row by hand (the gateway's `adapters/outbox.emit`); both
-can call `emit` here with their `OutboxTable` and `Service` instead.
+Intake builds the same row by hand and can call `emit` here with its `OutboxTable` and `Service`
+instead; the store transactions use it through `outbox_tx.OutboxTx`.
 """
 
 from __future__ import annotations

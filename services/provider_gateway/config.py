@@ -52,9 +52,9 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.provider_gateway.adapters.signing import InvalidSecret, secret_key
 from services.provider_gateway.domain import DEFAULT_SCHEDULE, RetryPolicy, SlaPolicy
 from services.provider_gateway.domain.health import BreakerPolicy
-from services.provider_gateway.signing import InvalidSecret, secret_key
 from shared import Provider
 
 PREFIX = "GATEWAY_"

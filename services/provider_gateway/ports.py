@@ -1,20 +1,23 @@
 """The seams between the gateway's use cases and its adapters: rows, results and protocols.
 
-Use cases (`handlers`, `delivery`) depend on these protocols only; the asyncpg stores, the
-channels and the tests' in-memory fakes implement them. Values crossing a seam are frozen.
+Use cases (`handlers/`) depend on these protocols only; the asyncpg stores, the channels and
+the tests' in-memory fakes implement them (the fakes are held to the stores by the contract
+suites in tests/provider_gateway/test_*_contract.py). Values crossing a seam are frozen.
+`ERASED` and `NOT_SENT` (the codes of attempts that sent nothing) are `domain.consequences`'.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Protocol
 from uuid import UUID
 
-from pydantic import BaseModel
-
+from services.common.outbox_tx import Emitter
 from services.provider_gateway.domain import Outcome, State, Step
+from services.provider_gateway.domain.consequences import ERASED, NOT_SENT
 from services.provider_gateway.domain.health import Breaker, BreakerPolicy
 from shared import (
     Assignment,
@@ -25,6 +28,24 @@ from shared import (
     ProviderResponse,
     ReferralReceived,
 )
+
+__all__ = [
+    "ERASED",
+    "NOT_SENT",
+    "AssignmentRow",
+    "AttemptResult",
+    "Claimed",
+    "DeliveryQueue",
+    "DeliveryUnit",
+    "DeliveryUnits",
+    "Emitter",
+    "ErasureUnit",
+    "ErasureUnits",
+    "Opener",
+    "ReferralUnit",
+    "ReferralUnits",
+    "Sender",
+]
 
 
 @dataclass(frozen=True)
@@ -82,31 +103,10 @@ class Opener(Protocol):
     async def __call__(self, referral_id: UUID, assignment: Assignment) -> Assignment: ...
 
 
-# Attempts that ended before any request went out, because the clear body could not be built:
-# they say nothing about the provider's endpoint, so its circuit breaker does not count them.
-ERASED: Final = "erased"  # the referral's data key was destroyed: terminal, nothing to deliver
-NOT_SENT: Final = frozenset({ERASED, "no_data_key", "unseal_failed", "key_unavailable"})
-
-
 class Sender(Protocol):
     """One channel to providers (a webhook, a Kafka topic); never raises for a failed send."""
 
     async def send(self, delivery: Claimed) -> AttemptResult: ...
-
-
-class Emitter(Protocol):
-    """Anything that can queue an event inside its transaction (a store's transaction)."""
-
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None: ...
 
 
 class ReferralUnit(Emitter, Protocol):
@@ -167,3 +167,41 @@ class DeliveryUnits(Protocol):
     """Opens the transaction that records one attempt (see adapters.delivery_store)."""
 
     def transaction(self) -> AbstractAsyncContextManager[DeliveryUnit]: ...
+
+
+class DeliveryQueue(DeliveryUnits, Protocol):
+    """The due deliveries, leased to a worker (see adapters.delivery_store.DeliveryStore)."""
+
+    async def claim(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        kafka: bool,
+        webhook_providers: Sequence[str],
+        give_up_after: timedelta = ...,
+    ) -> list[Claimed]: ...
+    async def claim_probes(
+        self,
+        *,
+        now: datetime,
+        lease: timedelta,
+        webhook_providers: Sequence[str],
+        policy: BreakerPolicy,
+    ) -> list[Claimed]: ...
+
+
+class ErasureUnit(Emitter, Protocol):
+    """One referral's locked erasure transaction (see adapters.erasure_store.ErasureTx)."""
+
+    referral_id: UUID
+
+    async def record(self, erased_at: datetime, event_id: UUID) -> bool: ...
+    async def erase_copies(self) -> int: ...
+
+
+class ErasureUnits(Protocol):
+    """Opens one referral's erasure transaction (see adapters.erasure_store.ErasureStore)."""
+
+    def referral(self, referral_id: UUID) -> AbstractAsyncContextManager[ErasureUnit]: ...

@@ -11,11 +11,15 @@ answer whose body names another provider is dead-lettered `provider_mismatch` an
 effect, and a topic naming no provider we know is dead-lettered `unknown_provider`. On the
 shared `assignments.responses.v1` (v1 clients, behind the bridge principal, and the gateway's
 own echo of HTTP answers) the body's `provider` is taken as before.
+
+Intake's `erased` events on `ops.events.v1` are applied by `handlers.erasure` (group
+`provider-gateway-erasures`); every other ops event is acked and ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -29,10 +33,12 @@ from services.provider_gateway.handlers import (
     record_received,
     record_response,
 )
-from services.provider_gateway.ports import ReferralUnits
-from shared import Assignment, Decision, Provider, ProviderResponse, ReferralReceived
+from services.provider_gateway.handlers.erasure import is_intake_erasure, record_erasure
+from services.provider_gateway.ports import ErasureUnits, ReferralUnits
+from shared import Assignment, Decision, OpsEvent, Provider, ProviderResponse, ReferralReceived
 from shared.topics import (
     ASSIGNMENTS_RESPONSES,
+    OPS_EVENTS,
     REFERRALS_DECIDED,
     REFERRALS_RECEIVED,
     RESPONSES_TOPIC_PATTERN,
@@ -119,6 +125,28 @@ def register_subscribers(
     )
     async def on_provider_response(response: ProviderResponse, msg: KafkaMessage) -> None:
         await answer(_as_topic_provider(response, record_topic(msg)))
+
+
+def register_erasure_subscriber(
+    broker: KafkaBroker, store: Callable[[], ErasureUnits], now: Callable[[], datetime]
+) -> None:
+    """Subscribe to `ops.events.v1` for intake's erasures (group provider-gateway-erasures)."""
+
+    @durable_subscriber(
+        broker,
+        OPS_EVENTS,
+        group_id="provider-gateway-erasures",
+        title="provider_gateway/erasures",
+        description="Intake's `erased` ops events: the gateway forgets the referral's details.",
+    )
+    async def on_ops_event(event: OpsEvent) -> None:
+        if not is_intake_erasure(event):
+            return
+        assert event.referral_id is not None
+        async with store().referral(event.referral_id) as tx:
+            ended = await record_erasure(tx, event, now())
+        structlog.contextvars.bind_contextvars(referral_id=str(event.referral_id))
+        log.info("referral erased", deliveries_ended=ended, duplicate=ended is None)
 
 
 def _as_topic_provider(response: ProviderResponse, topic: str) -> ProviderResponse:

@@ -15,7 +15,7 @@ from services.intake.domain.erasure import (
     request_problems,
     retention_cutoff,
 )
-from services.provider_gateway.erasure import is_intake_erasure
+from services.provider_gateway.handlers.erasure import is_intake_erasure
 from shared import OpsEvent, ReferralState, Service
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)

@@ -1,14 +1,29 @@
-"""Fixtures of the provider gateway's tests; sample data lives in gateway_samples.py."""
+"""Fixtures of the provider gateway's tests; sample data lives in gateway_samples.py, the live
+gateway of the integration modules in gateway_live.py."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from services.provider_gateway.api import add_provider_api
+from services.provider_gateway.domain import SlaPolicy
+from services.provider_gateway.handlers import Context
+from shared import Provider
+from tests.provider_gateway.gateway_fakes import FakeFetchAudit, FakeReferralStore, clear_only
+
+# The live gateway of the integration modules (one per module that asks for it).
+from tests.provider_gateway.gateway_live import gateway, receiver_works, topic_marks
 from tests.provider_gateway.gateway_samples import API_KEYS, SECRETS
+from tests.provider_gateway.handler_support import Clock
+from tests.provider_gateway.http_support import KEYS
+
+__all__ = ["gateway", "receiver_works", "topic_marks"]
 
 
 @pytest.fixture
@@ -35,3 +50,45 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
             monkeypatch.setenv(name, value)
 
     return apply
+
+
+# The fakes the handler and provider API tests share (a module may define its own instead).
+@pytest.fixture
+def store() -> FakeReferralStore:
+    return FakeReferralStore()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ctx(clock: Clock) -> Context:
+    both = ("webhook", "kafka")
+    return Context(sla=SlaPolicy(), channels=dict.fromkeys(Provider, both), now=clock)
+
+
+@pytest.fixture
+def audit() -> FakeFetchAudit:
+    return FakeFetchAudit()
+
+
+@pytest.fixture
+async def client(
+    store: FakeReferralStore, ctx: Context, audit: FakeFetchAudit
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The provider API on the fakes, over ASGI."""
+    app = FastAPI()
+    add_provider_api(
+        app,
+        KEYS,
+        lambda: store,
+        ctx,
+        max_body_bytes=64 * 1024,
+        fetches=lambda: audit,
+        opener=clear_only,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+        yield c

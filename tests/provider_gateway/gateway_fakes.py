@@ -1,12 +1,16 @@
 """In-memory fakes of the gateway's stores, for handler and route tests (no database).
 
-They keep the same rules the SQL keeps: one decision and one ReferralReceived per referral,
-one response per (assignment, status), superseding cancels nothing here because the fakes do
-not model deliveries; `emitted` collects what a transaction queued for Kafka.
+They keep the same rules the SQL keeps (the contract suites, test_*_contract.py, hold them
+to the PostgreSQL stores): one decision and one ReferralReceived per referral, none kept once
+the referral is erased, one response per (assignment, status), a half-missing alert only for a
+referral with one half, and a transaction that raises keeps nothing it wrote; superseding
+cancels nothing here because the fakes do not model deliveries; `emitted` collects what a
+transaction queued for Kafka.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +34,25 @@ class Emitted:
     event_id: str
 
 
+class RecordsEmits:
+    """`emit` of the fakes' transactions (an `Emitter`): each queued event is recorded."""
+
+    def _recorded(self, emitted: Emitted) -> None:
+        raise NotImplementedError
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        self._recorded(Emitted(topic, key, event, event_id))
+
+
 @dataclass
 class FakeReferralStore:
     received: dict[UUID, ReferralReceived] = field(default_factory=dict)
@@ -39,11 +62,19 @@ class FakeReferralStore:
     channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     responses: dict[tuple[str, str], ProviderResponse] = field(default_factory=dict)
     emitted: list[Emitted] = field(default_factory=list)
-    half_alerted: set[UUID] = field(default_factory=set)
+    half_alerted: set[tuple[UUID, str]] = field(default_factory=set)  # (referral, half)
+    erased: set[UUID] = field(default_factory=set)
 
     @asynccontextmanager
     async def referral(self, referral_id: UUID) -> AsyncIterator[FakeReferralTx]:
-        yield FakeReferralTx(self, referral_id)
+        # All or nothing, as the SQL transaction: what a raising block wrote is put back.
+        kept = {f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        try:
+            yield FakeReferralTx(self, referral_id)
+        except BaseException:
+            for name, value in kept.items():
+                setattr(self, name, value)
+            raise
 
     async def overdue(self, now: datetime, limit: int = 100) -> list[UUID]:
         return sorted(
@@ -64,12 +95,14 @@ class FakeReferralStore:
         return [e.state.value for e in self.of_topic(topic)]
 
 
-class FakeReferralTx:
+class FakeReferralTx(RecordsEmits):
     def __init__(self, store: FakeReferralStore, referral_id: UUID) -> None:
         self._s = store
         self.referral_id = referral_id
 
     async def save_received(self, event: ReferralReceived) -> bool:
+        if event.referral_id in self._s.erased:
+            return False  # details arriving after their referral was erased are not kept
         return self._s.received.setdefault(event.referral_id, event) is event
 
     async def save_decision(self, decision: Decision) -> bool:
@@ -136,21 +169,18 @@ class FakeReferralTx:
         self._update(assignment_id, overdue_at=at)
 
     async def mark_half_alerted(self, at: datetime) -> bool:
-        first = self.referral_id not in self._s.half_alerted
-        self._s.half_alerted.add(self.referral_id)
-        return first
+        # As the SQL: each stored half is marked once; False when no half was left to mark.
+        halves = {
+            "received": self.referral_id in self._s.received,
+            "decision": self.referral_id in self._s.decisions,
+        }
+        marked = {(self.referral_id, h) for h, stored in halves.items() if stored}
+        new = marked - self._s.half_alerted
+        self._s.half_alerted |= new
+        return bool(new)
 
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        self._s.emitted.append(Emitted(topic, key, event, event_id))
+    def _recorded(self, emitted: Emitted) -> None:
+        self._s.emitted.append(emitted)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from services.demo_receiver.app import create_app
-from services.provider_gateway.signing import webhook_headers
+from services.provider_gateway.adapters.signing import webhook_headers
 from tests.provider_gateway.gateway_samples import SECRETS
 
 ASSIGNMENT = {

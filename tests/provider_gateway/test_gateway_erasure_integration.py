@@ -24,13 +24,13 @@ from services.common.db import apply_migrations, create_pool
 from services.provider_gateway.adapters.erasure_store import ErasureStore
 from services.provider_gateway.adapters.referral_store import ReferralStore
 from services.provider_gateway.domain import ReferralErased, SlaPolicy
-from services.provider_gateway.erasure import record_erasure
 from services.provider_gateway.handlers import (
     Context,
     record_decision,
     record_received,
     record_response,
 )
+from services.provider_gateway.handlers.erasure import record_erasure
 from shared import OpsEvent, Provider, ProviderResponse, ReferralState, ResponseStatus, Service
 from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
 from tests.support.infra import ROOT

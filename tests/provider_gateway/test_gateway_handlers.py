@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
@@ -10,78 +10,17 @@ import pytest
 from services.provider_gateway.domain import (
     InvalidTransition,
     NotCurrentAssignment,
-    SlaPolicy,
     State,
 )
 from services.provider_gateway.handlers import (
-    Answered,
     Context,
-    check_overdue,
     record_decision,
     record_received,
-    record_response,
 )
-from shared import OpsAlert, Provider, ProviderResponse
+from shared import OpsAlert, Provider
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ctx(clock: Clock) -> Context:
-    both = ("webhook", "kafka")
-    return Context(sla=SlaPolicy(), channels=dict.fromkeys(Provider, both), now=clock)
-
-
-@pytest.fixture
-def store() -> FakeReferralStore:
-    return FakeReferralStore()
-
-
-async def assign(
-    store: FakeReferralStore,
-    ctx: Context,
-    rid: UUID,
-    provider: str = "juno",
-    priority: str = "standard",
-) -> None:
-    async with store.referral(rid) as tx:
-        await record_decision(tx, decision_for(rid, provider, priority=priority), ctx)
-    async with store.referral(rid) as tx:
-        await record_received(tx, received_event(rid), ctx)
-
-
-def answer(
-    rid: UUID, provider: str, status: str, assignment_id: str | None = None
-) -> ProviderResponse:
-    return ProviderResponse.model_validate(
-        {
-            "referral_id": rid,
-            "provider": provider,
-            "status": status,
-            "at": T0,
-            "assignment_id": assignment_id,
-        }
-    )
-
-
-async def respond(
-    store: FakeReferralStore, ctx: Context, response: ProviderResponse, channel: str = "kafka"
-) -> Answered:
-    async with store.referral(response.referral_id) as tx:
-        return await record_response(tx, response, channel=channel, ctx=ctx)
+from tests.provider_gateway.handler_support import answer, assign, respond
 
 
 async def test_decision_then_details_makes_one_assignment(
@@ -222,60 +161,3 @@ async def test_a_decline_by_the_lead_provider_alerts_a_person(
     assert isinstance(alert, OpsAlert)
     assert (alert.kind.value, alert.severity) == ("declined_by_lead", "critical")
     assert len(store.rows) == 1
-
-
-async def test_nothing_is_overdue_before_the_deadline(
-    store: FakeReferralStore, ctx: Context, clock: Clock, referral_id: UUID
-) -> None:
-    await assign(store, ctx, referral_id, "juno", priority="urgent")
-    clock.now = T0 + timedelta(hours=3, minutes=59)
-    async with store.referral(referral_id) as tx:
-        assert await check_overdue(tx, ctx) == 0
-
-
-async def test_an_overdue_assignment_is_escalated_to_the_lead_provider_once(
-    store: FakeReferralStore, ctx: Context, clock: Clock, referral_id: UUID
-) -> None:
-    await assign(store, ctx, referral_id, "juno", priority="urgent")
-    clock.now = T0 + timedelta(hours=4)
-    async with store.referral(referral_id) as tx:
-        assert await check_overdue(tx, ctx) == 1
-    async with store.referral(referral_id) as tx:
-        assert await check_overdue(tx, ctx) == 0
-    assert store.states() == ["overdue", "rerouted"]
-    escalated = store.rows[f"asg_{referral_id}_2"]
-    assert (escalated.provider, escalated.reason) == (Provider.NWA, "sla_escalation")
-    (alert,) = store.of_topic("ops.alerts.v1")
-    assert (alert.kind.value, alert.severity) == ("sla_breached", "warning")
-    # The lead provider's own round then misses its deadline: an alert, no further escalation.
-    clock.now = escalated.sla_due_at
-    async with store.referral(referral_id) as tx:
-        assert await check_overdue(tx, ctx) == 1
-    assert len(store.rows) == 2
-    assert [a.severity for a in store.of_topic("ops.alerts.v1")] == ["warning", "critical"]
-
-
-async def test_an_accepted_assignment_is_never_overdue(
-    store: FakeReferralStore, ctx: Context, clock: Clock, referral_id: UUID
-) -> None:
-    await assign(store, ctx, referral_id, "juno", priority="urgent")
-    await respond(store, ctx, answer(referral_id, "juno", "accepted"))
-    clock.now = T0 + timedelta(days=3)
-    async with store.referral(referral_id) as tx:
-        assert await check_overdue(tx, ctx) == 0
-
-
-async def test_ops_events_carry_no_personal_data(
-    store: FakeReferralStore, ctx: Context, clock: Clock, referral_id: UUID
-) -> None:
-    await assign(store, ctx, referral_id, "equation", priority="urgent")
-    await respond(store, ctx, answer(referral_id, "equation", "declined"), channel="http")
-    clock.now = T0 + timedelta(days=1)
-    async with store.referral(referral_id) as tx:
-        await check_overdue(tx, ctx)
-    ops = [e for e in store.emitted if e.topic.startswith("ops.")]
-    assert ops
-    for emitted in ops:
-        text = emitted.event.model_dump_json()
-        for personal in ("Sam Example", "NG7 2AH", "07700900123", "police.example", "capacity"):
-            assert personal not in text

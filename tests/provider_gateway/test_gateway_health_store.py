@@ -21,7 +21,7 @@ from services.ops.adapters.tables import gateway_steps
 from services.provider_gateway.adapters import admin
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.referral_store import ReferralStore
-from services.provider_gateway.app import MIGRATIONS
+from services.provider_gateway.bootstrap import MIGRATIONS
 from services.provider_gateway.domain import Delivered, Outcome, RetryAt, Step, first_assignment
 from services.provider_gateway.domain.health import BreakerPolicy, BreakerState
 from services.provider_gateway.ports import AttemptResult, Claimed

@@ -10,17 +10,17 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from services.common.runtime import add_health_routes
-from services.provider_gateway import metrics
+from services.provider_gateway.adapters import metrics
 from services.provider_gateway.domain import Outcome
 from services.provider_gateway.domain.health import BreakerPolicy
 from services.provider_gateway.ports import AttemptResult, Claimed
-from tests.provider_gateway.gateway_samples import T0
-from tests.provider_gateway.test_gateway_delivery import (
+from tests.provider_gateway.delivery_fakes import (
     FakeDeliveryTx,
     FakeRecorder,
     claimed,
     run,
 )
+from tests.provider_gateway.gateway_samples import T0
 
 
 def value(name: str, **labels: str) -> float:

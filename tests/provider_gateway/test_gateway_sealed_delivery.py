@@ -18,14 +18,14 @@ from services.provider_gateway.domain import GiveUp, Outcome
 from services.provider_gateway.domain.health import Breaker, BreakerPolicy
 from services.provider_gateway.ports import Claimed
 from shared import Assignment, ReferralSubmission
-from tests.provider_gateway.gateway_samples import SECRETS
-from tests.provider_gateway.test_gateway_delivery import (
+from tests.provider_gateway.delivery_fakes import (
     FakeDeliveryTx,
     FakeRecorder,
     claimed,
     run,
     sender,
 )
+from tests.provider_gateway.gateway_samples import SECRETS
 
 KEK = EnvKek.parse("v1:" + "B" * 43, "v1")
 

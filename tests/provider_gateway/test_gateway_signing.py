@@ -8,7 +8,12 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from services.provider_gateway.signing import InvalidSecret, secret_key, signature, webhook_headers
+from services.provider_gateway.adapters.signing import (
+    InvalidSecret,
+    secret_key,
+    signature,
+    webhook_headers,
+)
 from tests.provider_gateway.gateway_samples import SECRETS
 
 SECRET = SECRETS["juno"]

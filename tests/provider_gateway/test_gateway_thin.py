@@ -24,9 +24,9 @@ from services.provider_gateway.config import (
 )
 from services.provider_gateway.domain.thin import thin_body
 from shared import Assignment, Provider, ThinAssignment
+from tests.provider_gateway.delivery_fakes import URL, claimed
 from tests.provider_gateway.gateway_fakes import clear_only
 from tests.provider_gateway.gateway_samples import API_KEYS, SECRETS
-from tests.provider_gateway.test_gateway_delivery import URL, claimed
 
 Env = Callable[..., None]
 PUBLIC = "https://gateway.nsas.example"

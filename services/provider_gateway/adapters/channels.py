@@ -36,11 +36,11 @@ from services.common.sealing import (
     SealingError,
 )
 from services.common.telemetry import current_trace_headers
+from services.provider_gateway.adapters.signing import webhook_headers
 from services.provider_gateway.config import ProviderChannels
 from services.provider_gateway.domain import Outcome, classify, parse_retry_after
 from services.provider_gateway.domain.thin import thin_body
 from services.provider_gateway.ports import ERASED, AttemptResult, Claimed, Opener
-from services.provider_gateway.signing import webhook_headers
 from shared import Assignment, Provider, Service
 from shared.cloudevents import TYPE_ASSIGNED
 from shared.topics import assignments_topic

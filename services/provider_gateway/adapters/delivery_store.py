@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.provider_gateway.adapters import delivery_sql as sql
 from services.provider_gateway.adapters import endpoint_health as health
 from services.provider_gateway.adapters import outbox
 from services.provider_gateway.domain import Delivered, GiveUp, RetryAt, Step
@@ -41,86 +42,7 @@ from services.provider_gateway.domain.health import (
     take_probe,
 )
 from services.provider_gateway.ports import AttemptResult, Claimed
-from shared import Assignment, Pathway, Priority, Provider
-
-# Claims the deliveries `due` selects (locked), leases them, and commits an `in_flight` ledger
-# row for each before any request goes out; an earlier attempt still `in_flight` on a claimed
-# delivery is one whose outcome was never recorded (its lease ran out): it becomes `unknown`.
-_LEASE_AND_LEDGER = """
-WITH due AS ({due}),
-claimed AS (
-    UPDATE deliveries d SET next_attempt_at = $1 + $2::interval,
-           leased_until = $1 + $2::interval, attempts = d.attempts + 1,
-           first_attempt_at = COALESCE(d.first_attempt_at, $1)
-    FROM due, assignments a
-    LEFT JOIN referrals_received r ON r.referral_id = a.referral_id
-    WHERE d.assignment_id = due.assignment_id AND d.channel = due.channel
-      AND a.assignment_id = d.assignment_id
-    RETURNING d.assignment_id, d.channel, d.attempts, d.retry_base, d.first_attempt_at,
-              a.referral_id, a.provider, a.priority, a.pathway, a.payload, a.traceparent,
-              (r.received ->> 'received_at')::timestamptz AS received_at
-),
-lost AS (
-    UPDATE delivery_attempts t SET outcome = 'unknown'
-    FROM claimed c
-    WHERE t.assignment_id = c.assignment_id AND t.channel = c.channel AND t.outcome = 'in_flight'
-),
-ledger AS (
-    INSERT INTO delivery_attempts (assignment_id, channel, attempt, at, outcome)
-    SELECT assignment_id, channel, attempts, $1, 'in_flight' FROM claimed
-)
-SELECT * FROM claimed
-"""
-
-# Due deliveries; a webhook only to an enabled endpoint whose breaker is closed, except a
-# delivery past its give-up time, whose last attempt must still be made (and dead-lettered).
-_CLAIM = _LEASE_AND_LEDGER.format(
-    due="""
-    SELECT d.assignment_id, d.channel FROM deliveries d
-    JOIN assignments a USING (assignment_id)
-    JOIN endpoints e ON e.provider = a.provider
-    WHERE d.state = 'pending' AND d.next_attempt_at <= $1
-      AND ((d.channel = 'kafka' AND $3)
-           OR (d.channel = 'webhook' AND e.disabled_at IS NULL AND a.provider = ANY($4::text[])
-               AND (e.breaker_state = 'closed' OR d.first_attempt_at <= $1 - $6::interval)))
-    ORDER BY d.next_attempt_at LIMIT $5
-    FOR UPDATE OF d SKIP LOCKED"""
-)
-
-# The probe of an open endpoint: its waiting webhook delivery that is due first, due or not.
-_CLAIM_PROBE = _LEASE_AND_LEDGER.format(
-    due="""
-    SELECT d.assignment_id, d.channel FROM deliveries d
-    JOIN assignments a USING (assignment_id)
-    WHERE d.state = 'pending' AND d.channel = 'webhook' AND a.provider = $3
-      AND (d.leased_until IS NULL OR d.leased_until <= $1)
-    ORDER BY d.next_attempt_at LIMIT 1
-    FOR UPDATE OF d SKIP LOCKED"""
-)
-
-_QUEUE = """
-SELECT channel, count(*) AS pending, count(*) FILTER (WHERE attempts > 0) AS retrying
-FROM deliveries WHERE state = 'pending' GROUP BY channel
-"""
-
-
-def _claimed(r: asyncpg.Record, *, probe: bool = False) -> Claimed:
-    # `attempts` already counts this attempt (it was taken with the claim).
-    return Claimed(
-        assignment_id=r["assignment_id"],
-        channel=r["channel"],
-        referral_id=r["referral_id"],
-        provider=Provider(r["provider"]),
-        priority=Priority(r["priority"]),
-        pathway=Pathway(r["pathway"]),
-        attempt=r["attempts"],
-        cycle_attempt=r["attempts"] - r["retry_base"],
-        first_attempt_at=r["first_attempt_at"],
-        body=Assignment.model_validate(r["payload"]).model_dump_json().encode(),
-        received_at=r["received_at"],
-        traceparent=r["traceparent"],
-        probe=probe,
-    )
+from shared import Provider
 
 
 class DeliveryTx(outbox.OutboxTx):
@@ -249,9 +171,9 @@ class DeliveryStore:
         give_up_after: timedelta = timedelta(days=1),
     ) -> list[Claimed]:
         rows = await self._pool.fetch(
-            _CLAIM, now, lease, kafka, list(webhook_providers), limit, give_up_after
+            sql.CLAIM, now, lease, kafka, list(webhook_providers), limit, give_up_after
         )
-        return [_claimed(r) for r in rows]
+        return [sql.claimed_of(r) for r in rows]
 
     async def claim_probes(
         self,
@@ -269,10 +191,10 @@ class DeliveryStore:
         probes: list[Claimed] = []
         async with self._pool.acquire() as conn, conn.transaction():
             for provider, breaker in await health.probes_due(conn, webhook_providers, now):
-                taken = await conn.fetch(_CLAIM_PROBE, now, lease, provider)
+                taken = await conn.fetch(sql.CLAIM_PROBE, now, lease, provider)
                 if taken:
                     await health.save(conn, provider, take_probe(breaker, now=now, policy=policy))
-                    probes.append(_claimed(taken[0], probe=True))
+                    probes.append(sql.claimed_of(taken[0], probe=True))
         return probes
 
     async def breakers(self) -> dict[str, BreakerState]:
@@ -281,7 +203,7 @@ class DeliveryStore:
 
     async def queue_depth(self) -> dict[str, tuple[int, int]]:
         """{channel: (pending deliveries, of which retrying)}."""
-        rows = await self._pool.fetch(_QUEUE)
+        rows = await self._pool.fetch(sql.QUEUE)
         return {r["channel"]: (r["pending"], r["retrying"]) for r in rows}
 
     @asynccontextmanager

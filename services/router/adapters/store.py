@@ -20,10 +20,9 @@ from typing import Final
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel
 
 from services.common.outbox import OutboxTable
-from services.common.outbox_events import emit
+from services.common.outbox_tx import OutboxTx
 from services.router.ports import Stored
 from shared import Decision, ReferralReceived, Service
 
@@ -31,11 +30,11 @@ OUTBOX_CHANNEL: Final = "router_outbox"
 OUTBOX: Final = OutboxTable(channel=OUTBOX_CHANNEL, attempts_column="attempts")
 
 
-class DecisionTx:
+class DecisionTx(OutboxTx):
     """One referral's transaction (implements `ports.DecisionUnit`)."""
 
     def __init__(self, conn: asyncpg.Connection, referral_id: UUID) -> None:
-        self._conn = conn
+        super().__init__(conn, OUTBOX, Service.ROUTER)
         self.referral_id = referral_id
 
     async def stored(self) -> Stored | None:
@@ -73,28 +72,6 @@ class DecisionTx:
             self.referral_id,
         )
         return done.endswith(" 1")
-
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        await emit(
-            self._conn,
-            OUTBOX,
-            Service.ROUTER,
-            event,
-            topic=topic,
-            key=key,
-            ce_type=ce_type,
-            event_id=event_id,
-            at=at,
-        )
 
 
 class DecisionStore:

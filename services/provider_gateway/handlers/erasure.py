@@ -8,40 +8,19 @@ Rules kept here:
   in the terminal `erased` state (never attempted: there is nothing left to send) and queues the
   gateway's own `erased` ops event with how many deliveries ended (`deliveries_ended:<n>`), in
   the same transaction; ids, states, timings and the attempt ledger stay;
-- a provider's fetch of an erased referral then answers 410 (see `fetch_api`).
+- a provider's fetch of an erased referral then answers 410 (see `fetch_api`); the subscriber
+  that applies it is in `subscribers.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, uuid5
 
-import structlog
-from faststream.kafka import KafkaBroker
-
-from services.common.kafka import durable_subscriber
-from services.provider_gateway.ports import Emitter
+from services.provider_gateway.ports import ErasureUnit
 from shared import OpsEvent, ReferralState, Service
 from shared.cloudevents import TYPE_OPS_EVENT
 from shared.topics import OPS_EVENTS
-
-log = structlog.get_logger(__name__)
-
-
-class ErasureUnit(Emitter, Protocol):
-    """One referral's locked erasure transaction (see adapters.erasure_store.ErasureTx)."""
-
-    referral_id: UUID
-
-    async def record(self, erased_at: datetime, event_id: UUID) -> bool: ...
-    async def erase_copies(self) -> int: ...
-
-
-class ErasureUnits(Protocol):
-    def referral(self, referral_id: UUID) -> AbstractAsyncContextManager[ErasureUnit]: ...
 
 
 def is_intake_erasure(event: OpsEvent) -> bool:
@@ -70,25 +49,3 @@ async def record_erasure(tx: ErasureUnit, event: OpsEvent, at: datetime) -> int 
         ops, topic=OPS_EVENTS, key=key, ce_type=TYPE_OPS_EVENT, event_id=str(ops.event_id), at=at
     )
     return ended
-
-
-def register_erasure_subscriber(
-    broker: KafkaBroker, store: Callable[[], ErasureUnits], now: Callable[[], datetime]
-) -> None:
-    """Subscribe to `ops.events.v1` for intake's erasures (group provider-gateway-erasures)."""
-
-    @durable_subscriber(
-        broker,
-        OPS_EVENTS,
-        group_id="provider-gateway-erasures",
-        title="provider_gateway/erasures",
-        description="Intake's `erased` ops events: the gateway forgets the referral's details.",
-    )
-    async def on_ops_event(event: OpsEvent) -> None:
-        if not is_intake_erasure(event):
-            return
-        assert event.referral_id is not None
-        async with store().referral(event.referral_id) as tx:
-            ended = await record_erasure(tx, event, now())
-        structlog.contextvars.bind_contextvars(referral_id=str(event.referral_id))
-        log.info("referral erased", deliveries_ended=ended, duplicate=ended is None)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from services.provider_gateway import ops
 from services.provider_gateway.domain import (
     NotCurrentAssignment,
     Reason,
@@ -23,6 +22,7 @@ from services.provider_gateway.domain import (
     next_round,
     reroute_target,
 )
+from services.provider_gateway.handlers import ops
 from services.provider_gateway.ports import AssignmentRow, ReferralUnit
 from shared import (
     AlertKind,
