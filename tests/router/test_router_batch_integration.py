@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -147,11 +148,12 @@ async def _rows(dsn: str, ids: list[UUID]) -> tuple[int, int, int, int]:
         )
     finally:
         await conn.close()
-    assert d is not None and o is not None
+    assert d is not None
+    assert o is not None
     return int(d["n"]), int(d["p"]), int(o["n"]), int(o["s"])
 
 
-def _batch_lines(router: ServiceProcess) -> list[dict[str, object]]:
+def _batch_lines(router: ServiceProcess) -> list[dict[str, Any]]:
     lines = router.tail(400).splitlines()
     return [json.loads(ln) for ln in lines if re.search(r'"event": ?"referrals decided"', ln)]
 
