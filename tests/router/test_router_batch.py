@@ -18,9 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaMessage as FastStreamMessage
+from faststream.kafka.parser import AioKafkaBatchParser
 
+from services.common.edge import PoisonMessage
+from services.common.kafka_batch import batch_parser, read_record
 from services.router.bootstrap import build_broker
 from services.router.engine import CachedRules, Router
 from services.router.handlers import Context, handle_batch
@@ -184,3 +189,43 @@ async def test_handle_batch_queues_the_events_of_an_old_unpublished_decision_onc
         f"decided:{referral.referral_id}",
         f"ops:decided:{referral.referral_id}",
     ]
+
+
+def _record(
+    value: bytes, headers: list[tuple[str, bytes]], offset: int = 0
+) -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(
+        topic=REFERRALS_RECEIVED,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"k",
+        value=value,
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=len(value),
+        headers=headers,
+    )
+
+
+async def test_a_record_with_an_undecodable_header_is_poison_alone_and_its_batch_still_parses(
+    make_received: MakeReceived,
+) -> None:
+    good = make_received()
+    ce = [(k, v.encode()) for k, v in cloudevent(TYPE_RECEIVED).items()]
+    bad = _record(_bytes(good), [*ce, ("x-note", b"\xff\xfe")], offset=1)
+    records = (_record(_bytes(good), ce), bad)
+
+    faststream_parser = AioKafkaBatchParser(FastStreamMessage, None)  # decodes every header
+    message = await batch_parser(records, faststream_parser.parse_batch)
+    assert message.raw_message == records, "the handler gets the records untouched"
+    assert message.headers == {}
+    referral, headers = await read_record(records[0], ReferralReceived, parameter="referral")
+    assert (referral, headers["ce_type"]) == (good, TYPE_RECEIVED)
+    with pytest.raises(PoisonMessage) as refused:
+        await read_record(bad, ReferralReceived, parameter="referral")
+    assert (refused.value.reason_code, refused.value.fields) == (
+        "header_not_utf8",
+        ["headers.unknown_field"],
+    )
