@@ -205,10 +205,54 @@ def _as_code(field: str) -> str:
     return re.sub(r"[^a-z0-9_.:\-]", "_", safe_field(field).lower())
 
 
+# What a consumed message that can never be processed raises (RecursionError: JSON nested too
+# deeply to decode; the input itself is at fault, and redelivering it would loop for ever).
+POISON: tuple[type[BaseException], ...] = (
+    ValidationError,
+    PoisonMessage,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    RecursionError,
+)
+DeadLetterer = Callable[[Any, BaseException], Awaitable[None]]
+
+
 def dead_letter_middleware(
-    service: Service, broker_ref: Callable[[], KafkaBroker], *, alert_window_seconds: float = 60.0
+    service: Service,
+    broker_ref: Callable[[], KafkaBroker],
+    *,
+    alert_window_seconds: float = 60.0,
+    dead_letter: DeadLetterer | None = None,
 ) -> Callable[..., BaseMiddleware]:
-    """Broker middleware that dead-letters poison messages, raises their alert, and acks them."""
+    """Broker middleware that dead-letters poison messages, raises their alert, and acks them.
+
+    `dead_letter` (from `dead_letterer`) lets a batch subscriber share the middleware's alerts.
+    """
+    letter = dead_letter or dead_letterer(
+        service, broker_ref, alert_window_seconds=alert_window_seconds
+    )
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        async def consume_scope(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            try:
+                raise_edge_fault(msg)
+                return await call_next(msg)
+            except POISON as exc:
+                await letter(msg.raw_message, exc)
+                return None
+
+    return DeadLetterMiddleware
+
+
+def dead_letterer(
+    service: Service, broker_ref: Callable[[], KafkaBroker], *, alert_window_seconds: float = 60.0
+) -> DeadLetterer:
+    """Publishes one poison record's dead letter (by reference, with its reason) and its alert.
+
+    What the middleware does with a poison message, for a batch subscriber to call per record.
+    """
 
     async def raise_alert(alert: OpsAlert) -> None:
         await publish_event(
@@ -223,25 +267,6 @@ def dead_letter_middleware(
         )
 
     alerts = DeadLetterAlerts(service, raise_alert, window_seconds=alert_window_seconds)
-
-    class DeadLetterMiddleware(BaseMiddleware):
-        async def consume_scope(
-            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
-        ) -> Any:
-            try:
-                raise_edge_fault(msg)
-                return await call_next(msg)
-            # RecursionError: JSON nested too deeply to decode; the input itself is at fault,
-            # and redelivering it would loop for ever.
-            except (
-                ValidationError,
-                PoisonMessage,
-                json.JSONDecodeError,
-                UnicodeDecodeError,
-                RecursionError,
-            ) as exc:
-                await _dead_letter(msg.raw_message, exc)
-                return None
 
     async def _dead_letter(record: Any, exc: BaseException) -> None:
         topic = getattr(record, "topic", "unknown")
@@ -278,4 +303,4 @@ def dead_letter_middleware(
         )
         await alerts.dead_lettered(topic, reason)
 
-    return DeadLetterMiddleware
+    return _dead_letter

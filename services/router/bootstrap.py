@@ -14,7 +14,7 @@ from pathlib import Path
 
 from faststream.kafka import KafkaBroker
 
-from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
 from services.common.startup import RelayOptions, ServiceCore
 from services.router.adapters.store import OUTBOX, DecisionStore
 from services.router.config import RouterSettings
@@ -25,11 +25,16 @@ from shared import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Two rows a batch: a decision and its ops copy. The relay marks a batch sent after Kafka has
-# acknowledged it, so a crash in between republishes the batch (the same ids, which consumers
-# dedupe): with two rows that is at most the one decision in flight, as before the outbox.
-# Concurrent within the batch: the two rows are on different topics, so no order is lost.
-RELAY = RelayOptions(OUTBOX, batch_size=2, concurrent=True)
+# The relay publishes up to RELAY_BATCH rows (RELAY_BATCH / 2 decisions, each with its ops copy)
+# concurrently and marks them sent once Kafka has acknowledged them all. A crash between the acks
+# and that mark republishes the batch after the restart: the same events under the same ids,
+# which consumers dedupe (the gateway keeps one decision per referral), so at most
+# RELAY_BATCH / 2 decisions are published twice (it was 2 rows, one decision, when the router
+# published one message at a time; a batch a round trip is what lets it keep up with a backlog).
+# Concurrent within the batch: each referral's two rows are on different topics and each
+# (topic, key) has one event (its stable id), so there is no order among them to keep.
+RELAY_BATCH = 200
+RELAY = RelayOptions(OUTBOX, batch_size=RELAY_BATCH, concurrent=True)
 
 
 def _now() -> datetime:
@@ -51,8 +56,12 @@ def build_broker(
 
 
 def _wire(broker: KafkaBroker, *, store: Callable[[], DecisionUnits], ctx: Context) -> KafkaBroker:
-    broker.add_middleware(dead_letter_middleware(Service.ROUTER, lambda: broker))
-    register_subscribers(broker, store, ctx)
+    # One dead-letterer (and its alert aggregation) for the middleware and the batch handler.
+    letters = dead_letterer(Service.ROUTER, lambda: broker)
+    broker.add_middleware(
+        dead_letter_middleware(Service.ROUTER, lambda: broker, dead_letter=letters)
+    )
+    register_subscribers(broker, store, ctx, dead_letter=letters)
     return broker
 
 

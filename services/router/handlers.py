@@ -10,17 +10,22 @@ Rules kept here:
 - each event's id is derived from the referral (`decided:<referral_id>`, and a uuid5 for the ops
   copy), so however often the relay has to publish a row, consumers see one event;
 - a decision stored before the outbox existed and never published has its events queued by
-  its redelivery, once.
+  its redelivery, once;
+- a batch of referrals (`handle_batch`) keeps the same rules in one transaction for the batch:
+  the new decisions are stored in one go, each queues its events once (inside its own `within`
+  context: the referral's trace), a referral the batch carries twice is decided once, and one
+  decided before (a redelivered batch) goes the single referral's way and queues nothing more.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
-from services.router.ports import Decide, DecisionUnit
+from services.router.ports import Decide, DecisionBatch, DecisionUnit, Emitter
 from shared import Decision, OpsEvent, ReferralReceived, ReferralState, Service
 from shared.cloudevents import TYPE_DECIDED, TYPE_OPS_EVENT
 from shared.topics import OPS_EVENTS, REFERRALS_DECIDED
@@ -62,6 +67,36 @@ async def handle_received(tx: DecisionUnit, referral: ReferralReceived, ctx: Con
     return Decided(stored.decision, new=False)
 
 
+def _no_context(_referral: ReferralReceived) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+async def handle_batch(
+    tx: DecisionBatch,
+    referrals: Sequence[ReferralReceived],
+    ctx: Context,
+    *,
+    within: Callable[[ReferralReceived], AbstractContextManager[object]] = _no_context,
+) -> list[Decided]:
+    """Decide (or recall) each referral of a batch inside `tx`, queuing each one's events once."""
+    firsts: dict[UUID, ReferralReceived] = {}
+    for referral in referrals:
+        firsts.setdefault(referral.referral_id, referral)  # a copy later in the batch: the same
+    decided = [
+        (r, ctx.decide(r).model_copy(update={"decided_at": ctx.now()})) for r in firsts.values()
+    ]
+    stored_now = await tx.save_all(decided)
+    results: list[Decided] = []
+    for referral, decision in decided:
+        with within(referral):
+            if referral.referral_id in stored_now:
+                await _queue_events(tx, decision)
+                results.append(Decided(decision, new=True))
+            else:  # decided before this batch: recalled as a single referral is
+                results.append(await handle_received(tx.unit(referral.referral_id), referral, ctx))
+    return results
+
+
 def decided_ops_event(decision: Decision) -> OpsEvent:
     """The PII-free `ops.events.v1` record of a decision, its id derived from the referral."""
     return OpsEvent(
@@ -77,7 +112,7 @@ def decided_ops_event(decision: Decision) -> OpsEvent:
     )
 
 
-async def _queue_events(tx: DecisionUnit, decision: Decision) -> None:
+async def _queue_events(tx: Emitter, decision: Decision) -> None:
     key = str(decision.referral_id)
     await tx.emit(
         decision,

@@ -8,7 +8,7 @@ frozen. `Decide` is the routing policy bound to the rules and postcodes in force
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +59,21 @@ class DecisionUnit(Emitter, Protocol):
         ...
 
 
+class DecisionBatch(Emitter, Protocol):
+    """One transaction for a batch of referrals: their decisions and the events announcing them."""
+
+    async def save_all(self, decided: Sequence[tuple[ReferralReceived, Decision]]) -> set[UUID]:
+        """Store each decision with its referral; the ids stored now (the others had one)."""
+        ...
+
+    def unit(self, referral_id: UUID) -> DecisionUnit:
+        """One referral's part of this transaction (to recall a decision stored before)."""
+        ...
+
+
 class DecisionUnits(Protocol):
-    """Opens one referral's transaction (see adapters.store.DecisionStore)."""
+    """Opens one referral's transaction, or a batch's (see adapters.store.DecisionStore)."""
 
     def referral(self, referral_id: UUID) -> AbstractAsyncContextManager[DecisionUnit]: ...
+
+    def batch(self) -> AbstractAsyncContextManager[DecisionBatch]: ...

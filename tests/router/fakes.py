@@ -8,7 +8,7 @@ outbox rows are the messages the real store would queue (built by the same funct
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +41,14 @@ class FakeDecisionStore:
             raise StoreDown("database unreachable")
         tx = FakeDecisionTx(self, referral_id)
         yield tx  # an exception in the block skips the commit below: nothing is kept
+        tx.commit()
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[FakeBatchTx]:
+        if self.down:
+            raise StoreDown("database unreachable")
+        tx = FakeBatchTx(self)
+        yield tx  # as `referral`: nothing of the batch is kept if the block raises
         tx.commit()
 
     def take_outbox(self) -> list[OutboxMessage]:
@@ -106,3 +114,39 @@ class FakeDecisionTx:
         if self._referral is not None:
             self._store.referrals_kept[self.referral_id] = self._referral
         self._store.outbox.extend(self._queued)
+
+
+class FakeBatchTx:
+    """A batch's transaction: one referral's staged changes per referral, applied together."""
+
+    def __init__(self, store: FakeDecisionStore) -> None:
+        self._store = store
+        self._units: dict[UUID, FakeDecisionTx] = {}
+        self._queued = FakeDecisionTx(store, UUID(int=0))  # the batch's own emits
+        self.save_all_calls = 0
+
+    def unit(self, referral_id: UUID) -> FakeDecisionTx:
+        return self._units.setdefault(referral_id, FakeDecisionTx(self._store, referral_id))
+
+    async def save_all(self, decided: Sequence[tuple[ReferralReceived, Decision]]) -> set[UUID]:
+        self.save_all_calls += 1
+        return {r.referral_id for r, d in decided if await self.unit(r.referral_id).save(r, d)}
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        await self._queued.emit(
+            event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
+        )
+
+    def commit(self) -> None:
+        for unit in self._units.values():
+            unit.commit()
+        self._queued.commit()

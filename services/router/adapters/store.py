@@ -3,8 +3,10 @@
 Rules kept here:
 - a referral has at most one decision: the insert is `ON CONFLICT DO NOTHING`, so the first
   stored wins and a concurrent or later copy stores nothing (and learns so);
-- everything about one referral happens in one transaction (`DecisionStore.referral`): the
-  decision and its outbox rows commit together or not at all; the rows are published by the
+- everything about one referral happens in one transaction (`DecisionStore.referral`), or a
+  whole batch of referrals in one (`DecisionStore.batch`: one multi-row insert of the decisions,
+  their outbox rows inserted in one pipelined statement and one NOTIFY just before the commit):
+  the decisions and their outbox rows commit together or not at all; the rows are published by the
   shared relay (`services.common.outbox`) on the table described by `OUTBOX`, whose NOTIFY wakes
   it, and the relay marking the decided row sent stamps the decision's `published_at`
   (migration 0003);
@@ -13,16 +15,19 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel
 
-from services.common.outbox import OutboxTable
+from services.common.outbox import OutboxMessage, OutboxTable
+from services.common.outbox_events import cloudevent_message
 from services.common.outbox_tx import OutboxTx
+from services.common.telemetry import current_trace_headers
 from services.router.ports import Stored
 from shared import Decision, ReferralReceived, Service
 
@@ -74,6 +79,79 @@ class DecisionTx(OutboxTx):
         return done.endswith(" 1")
 
 
+# One statement for a batch's decisions; the json columns travel as text (one `::jsonb` cast),
+# which spares a Python json.dumps per value.
+_SAVE_ALL: Final = (
+    "INSERT INTO decisions (referral_id, submission_id, received_at, referral, rules_version,"
+    " pathway, provider, priority, decision, decided_at, events_queued)"
+    " SELECT r, s, rec, ref::jsonb, v, pw, pv, pr, d::jsonb, da, true FROM unnest($1::uuid[],"
+    " $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+    " $9::text[], $10::timestamptz[]) AS t(r, s, rec, ref, v, pw, pv, pr, d, da)"
+    " ON CONFLICT (referral_id) DO NOTHING RETURNING referral_id"
+)
+
+
+class DecisionBatchTx:
+    """A batch's transaction (implements `ports.DecisionBatch`); its events are inserted at the
+    end of the block, before the commit, each with the trace context it was emitted in."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._queued: list[OutboxMessage] = []
+
+    async def save_all(self, decided: Sequence[tuple[ReferralReceived, Decision]]) -> set[UUID]:
+        if not decided:
+            return set()
+        columns: list[list[object]] = [[] for _ in range(10)]
+        for referral, d in decided:
+            row = (
+                referral.referral_id,
+                referral.submission.submission_id,
+                referral.received_at,
+                referral.model_dump_json(),
+                d.rules_version,
+                d.pathway.value,
+                d.provider.value if d.provider else None,
+                d.priority.value,
+                d.model_dump_json(),
+                d.decided_at,
+            )
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        rows = await self._conn.fetch(_SAVE_ALL, *columns)
+        return {row["referral_id"] for row in rows}
+
+    def unit(self, referral_id: UUID) -> DecisionTx:
+        return DecisionTx(self._conn, referral_id)
+
+    async def emit(
+        self,
+        event: BaseModel,
+        *,
+        topic: str,
+        key: str | None,
+        ce_type: str,
+        event_id: str,
+        at: datetime,
+    ) -> None:
+        message = cloudevent_message(
+            Service.ROUTER, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
+        )
+        # The trace is the one current now (the record's), as `outbox.enqueue` takes it.
+        headers = current_trace_headers() | message.headers
+        self._queued.append(OutboxMessage(topic, key, headers, message.payload))
+
+    async def flush(self) -> None:
+        """Insert the queued events (one pipelined statement) and wake the relay once."""
+        if not self._queued:
+            return
+        await self._conn.executemany(
+            OUTBOX.insert_sql, [(m.topic, m.key, m.headers, m.payload) for m in self._queued]
+        )
+        await self._conn.execute("SELECT pg_notify($1, '')", OUTBOX.channel)
+        self._queued.clear()
+
+
 class DecisionStore:
     """asyncpg implementation of the router's persistence (`ports.DecisionUnits`)."""
 
@@ -85,6 +163,14 @@ class DecisionStore:
         """One referral's transaction: committed if the block ends, rolled back if it raises."""
         async with self._pool.acquire() as conn, conn.transaction():
             yield DecisionTx(conn, referral_id)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[DecisionBatchTx]:
+        """A batch's transaction: its events inserted and committed if the block ends."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            tx = DecisionBatchTx(conn)
+            yield tx
+            await tx.flush()
 
     async def referrals(self, since: datetime | None = None) -> AsyncIterator[ReferralReceived]:
         """Every stored referral (oldest first), for replaying a new rules version."""
