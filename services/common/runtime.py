@@ -33,9 +33,11 @@ from aiokafka.client import AIOKafkaClient
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.common.db import ping
+from services.common.http_tracing import HttpTracing
 from services.common.kafka import publish_event
 from services.common.kafka_diagnosis import diagnose
 from services.common.logging import configure_logging
@@ -159,18 +161,11 @@ def db_check(pool: asyncpg.Pool | None) -> Callable[[], Awaitable[bool]]:
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
-# Probes and scrapes: answered often, and nothing a trace is for.
-_UNTRACED_URLS = "/healthz,/readyz,/metrics"
 
-
-def instrument_http(app: FastAPI) -> None:
-    """A server span for each API request, continuing the caller's `traceparent` if sent."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    # No spans for the ASGI receive and send steps inside each request: noise, for our use.
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=_UNTRACED_URLS, exclude_spans=["receive", "send"]
-    )
+def instrument_http(app: FastAPI, tracer_provider: TracerProvider | None = None) -> None:
+    """A server span for each API request (not the probes), continuing the caller's
+    `traceparent` if sent (`http_tracing.HttpTracing`; the global tracer provider if None)."""
+    app.add_middleware(HttpTracing, tracer_provider=tracer_provider)
 
 
 # The server every service (and the bench's bare endpoint) runs on: uvloop's event loop and the
