@@ -166,6 +166,10 @@ def instrument_http(app: FastAPI, tracer_provider: TracerProvider | None = None)
     """A server span for each API request (not the probes), continuing the caller's
     `traceparent` if sent (`http_tracing.HttpTracing`; the global tracer provider if None)."""
     app.add_middleware(HttpTracing, tracer_provider=tracer_provider)
+    # FastAPI (0.165 on) makes its own server and per-operation spans, with more attributes,
+    # whenever a tracer provider is configured (unless OpenTelemetry's ASGI middleware is in
+    # its stack): HttpTracing is the one server span, so FastAPI's own is turned off here.
+    app._telemetry.update(tracing=False, metrics=False, logs=False)  # noqa: SLF001
 
 
 # The server every service (and the bench's bare endpoint) runs on: uvloop's event loop and the

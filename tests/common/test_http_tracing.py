@@ -35,7 +35,8 @@ def spans(provider: TracerProvider) -> InMemorySpanExporter:
 
 
 def _app(provider: TracerProvider) -> tuple[FastAPI, dict[str, Any]]:
-    app = FastAPI()
+    # A provider FastAPI's own telemetry would use too (as a configured global one would be).
+    app = FastAPI(telemetry={"tracer_provider": provider})
     seen: dict[str, Any] = {}
 
     @app.post("/v1/things/{thing_id}", status_code=201)
