@@ -169,7 +169,7 @@ def instrument_http(app: FastAPI, tracer_provider: TracerProvider | None = None)
     # FastAPI (0.165 on) makes its own server and per-operation spans, with more attributes,
     # whenever a tracer provider is configured (unless OpenTelemetry's ASGI middleware is in
     # its stack): HttpTracing is the one server span, so FastAPI's own is turned off here.
-    app._telemetry.update(tracing=False, metrics=False, logs=False)  # noqa: SLF001
+    app._telemetry.update({"tracing": False, "metrics": False, "logs": False})
 
 
 # The server every service (and the bench's bare endpoint) runs on: uvloop's event loop and the
