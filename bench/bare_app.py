@@ -28,5 +28,15 @@ async def ready() -> dict[str, str]:
 if __name__ == "__main__":
     import uvicorn
 
-    # As services.common.runtime.serve runs each service (no access log, default loop and parser).
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
+    from services.common.runtime import SERVER_HTTP, SERVER_LOOP
+
+    # As services.common.runtime.serve runs each service (same loop, parser, no access log).
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop=SERVER_LOOP,
+        http=SERVER_HTTP,
+        log_config=None,
+        access_log=False,
+    )

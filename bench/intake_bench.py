@@ -11,6 +11,9 @@ agency and key, and measures in the same run, at the same concurrency C:
   durable accept path on this database); target intake >= 0.5x;
 - baseline 2: a bare FastAPI POST route on uvicorn (`bench/bare_app.py`), the same wrk (the
   ceiling of the HTTP stack on this machine);
+- CPU per accepted referral: the intake process's CPU time (user + system, from /proc) over the
+  wrk run and the outbox drain after it, divided by the 201s; beside the bare endpoint's CPU
+  per request. On a machine shared with other work this moves far less than the rates do;
 - scale-out: two intake processes on the one database, each driven by its own wrk with C/2
   connections, against the one process.
 Figures only: never asserted. The accepted referrals are real and stay on
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import sys
 import time
@@ -52,6 +56,21 @@ def intake(stack: dict[str, str], name: str) -> Service:
     return Service(name, ["services.intake", "serve"], env, port)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` so far (None where /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms_per(before: float | None, after: float | None, count: int) -> float | None:
+    if before is None or after is None or count == 0:
+        return None
+    return 1000 * (after - before) / count
+
+
 async def outbox_drain_seconds(dsn: str, limit: float = 120.0) -> float | None:
     """Seconds until no outbox row is unsent (None if not within `limit` seconds)."""
     conn = await asyncpg.connect(dsn)
@@ -75,9 +94,11 @@ def run(stack: dict[str, str], seconds: int = 10, connections: int = 16) -> list
     try:
         wrk(one.url, token, f"BENCH-{tag}-warm", connections=connections, seconds=3)
         asyncio.run(outbox_drain_seconds(dsn))
+        cpu_before = cpu_seconds(one.pid)
         with profiled(one, "intake", seconds):
             single = wrk(one.url, token, f"BENCH-{tag}", connections=connections, seconds=seconds)
         drained = asyncio.run(outbox_drain_seconds(dsn))
+        intake_cpu = cpu_ms_per(cpu_before, cpu_seconds(one.pid), single.statuses.get(201, 0))
         two = intake(stack, "intake-2").start().wait_ready()
         try:
             with ThreadPoolExecutor(2) as pool:
@@ -104,10 +125,19 @@ def run(stack: dict[str, str], seconds: int = 10, connections: int = 16) -> list
     )
     bare.start().wait_ready()
     try:
+        cpu_before = cpu_seconds(bare.pid)
         bare_result = wrk(bare.url, token, f"BARE-{tag}", connections=connections, seconds=seconds)
+        bare_cpu = cpu_ms_per(cpu_before, cpu_seconds(bare.pid), bare_result.statuses.get(201, 0))
     finally:
         bare.stop()
-    return rows(single, drained, inserts, bare_result, halves, connections)
+    found = rows(single, drained, inserts, bare_result, halves, connections)
+    return [*found[:2], cpu_row(intake_cpu, bare_cpu), *found[2:]]
+
+
+def cpu_row(intake_ms: float | None, bare_ms: float | None) -> Row:
+    return Row("1 intake", "intake CPU per accepted referral (relay included)", intake_ms, "ms",
+               "bare FastAPI POST, CPU per request", bare_ms, "", None,
+               "process CPU time / 201s: steadier than the rates on a shared machine")  # fmt: skip
 
 
 def rows(  # noqa: PLR0917  (the figures of one run, each named)

@@ -16,6 +16,7 @@ Rules kept here:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -24,7 +25,8 @@ from uuid import UUID
 import asyncpg
 
 from services.common.outbox import OutboxMessage, OutboxTable, enqueue
-from services.common.sealing import WrappedKey, store_data_key
+from services.common.sealing import WrappedKey
+from services.common.telemetry import current_trace_headers
 from services.intake.ports import StatusChange, StoredReferral, TimelineEntry
 
 __all__ = ["OUTBOX", "IntakeStore", "StoredReferral", "TimelineEntry", "key_digest"]
@@ -37,6 +39,46 @@ _BIND_KEY: Final = (
     "INSERT INTO idempotency_keys (agency_id, idempotency_key, submission_id)"
     " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
 )
+
+
+# The whole accept path in one statement (one round trip; a statement is atomic): the referral,
+# then only if it was inserted its data key, idempotency key, first timeline entry, outbox rows
+# and the NOTIFY that wakes the relay on commit. Columns as `vault.store_data_key` and
+# `outbox.enqueue` write them. `key_bound` is false when a concurrent request holds the key:
+# the caller then rolls the transaction back.
+_ACCEPT: Final = f"""
+WITH referral AS (
+    INSERT INTO referrals (referral_id, agency_id, idempotency_key, submission_id, body_digest,
+                           submission, channel, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (agency_id, submission_id) WHERE duplicate_of IS NULL DO NOTHING
+    RETURNING referral_id
+), data_key AS (
+    INSERT INTO keyvault.data_keys (referral_id, kek_version, wrapped_key, created_at)
+    SELECT referral_id, $9, $10, $8 FROM referral WHERE $10::bytea IS NOT NULL
+    ON CONFLICT (referral_id) DO NOTHING
+), bound AS (
+    INSERT INTO idempotency_keys (agency_id, idempotency_key, submission_id)
+    SELECT $2, $3, $4 FROM referral WHERE $3::text IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING 1
+), timeline AS (
+    INSERT INTO referral_timeline (referral_id, state, at, source_event_id)
+    SELECT referral_id, 'received', $8, 'received:' || referral_id FROM referral
+), queued AS (
+    INSERT INTO {OUTBOX.table} ({OUTBOX.topic_column}, {OUTBOX.key_column},
+                                {OUTBOX.headers_column}, {OUTBOX.payload_column})
+    SELECT m.topic, m.key, m.headers::jsonb, m.payload
+      FROM referral,
+           unnest($11::text[], $12::text[], $13::text[], $14::bytea[])
+               WITH ORDINALITY AS m (topic, key, headers, payload, n)
+     ORDER BY m.n
+), woken AS (
+    SELECT pg_notify('{OUTBOX_CHANNEL}', '') FROM referral
+)
+SELECT (SELECT referral_id FROM referral) AS referral_id,
+       $3::text IS NULL OR EXISTS (SELECT 1 FROM bound) AS key_bound,
+       (SELECT count(*) FROM woken) AS woken
+"""  # noqa: S608 - identifiers from code (OutboxTable checks them), values are parameters
 
 
 class _KeyTaken(Exception):
@@ -103,41 +145,32 @@ class IntakeStore:
 
         False (nothing written) if the submission or the key is already taken.
         """
+        headers = current_trace_headers()  # the request's trace, carried by the outbox rows
+        args = (
+            referral_id,
+            agency_id,
+            idempotency_key,
+            submission_id,
+            digest,
+            submission,
+            channel,
+            received_at,
+            data_key.kek_version if data_key else None,
+            data_key.wrapped if data_key else None,
+            [m.topic for m in messages],
+            [m.key for m in messages],
+            [json.dumps(headers | m.headers) for m in messages],
+            [m.payload for m in messages],
+        )
+        if idempotency_key is None:  # one statement is its own transaction: all or nothing
+            return await self._pool.fetchval(_ACCEPT, *args) is not None
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                inserted = await conn.fetchval(
-                    "INSERT INTO referrals (referral_id, agency_id, idempotency_key,"
-                    " submission_id, body_digest, submission, channel, received_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                    " ON CONFLICT (agency_id, submission_id) WHERE duplicate_of IS NULL"
-                    " DO NOTHING RETURNING referral_id",
-                    referral_id,
-                    agency_id,
-                    idempotency_key,
-                    submission_id,
-                    digest,
-                    submission,
-                    channel,
-                    received_at,
-                )
-                if inserted is None:
-                    return False
-                if data_key is not None:
-                    await store_data_key(conn, data_key, received_at)
-                if idempotency_key is not None:
-                    bound = await conn.execute(_BIND_KEY, agency_id, idempotency_key, submission_id)
-                    if bound.endswith(" 0"):
-                        raise _KeyTaken  # noqa: TRY301 - rolls the transaction back
-                await conn.execute(
-                    "INSERT INTO referral_timeline (referral_id, state, at, source_event_id)"
-                    " VALUES ($1, 'received', $2, $3)",
-                    referral_id,
-                    received_at,
-                    f"received:{referral_id}",
-                )
-                for message in messages:
-                    await enqueue(conn, OUTBOX, message)
-                return True
+                row = await conn.fetchrow(_ACCEPT, *args)
+                referral = row["referral_id"]
+                if referral is not None and not row["key_bound"]:
+                    raise _KeyTaken  # noqa: TRY301 - rolls the referral and its rows back
+                return referral is not None
         except _KeyTaken:
             return False
 
