@@ -14,10 +14,10 @@ Rules kept here:
   resources closed, and the pool closed last;
 - `/healthz`, `/readyz` (PostgreSQL and Kafka) and `/metrics` on every service.
 
-The router uses it (`services/router/bootstrap.py` and `app.py`). Intake and the gateway run the
-same steps by hand in their `create_app`; each would build a `ServiceCore` in its bootstrap,
-pass its relay options (intake: concurrent, its batch size and timeouts), and move what is its
-own (the gateway's HTTP client, delivery workers and checkers; nothing for intake) into `extra`.
+Every service uses it: each builds its `ServiceCore` in its `bootstrap.py` and passes its relay
+options; what is its own runs as `prepare` (before the broker starts: intake's sealer) or `extra`
+(beside the consumers: intake's retention loop; the gateway's HTTP client, delivery workers and
+checkers).
 """
 
 from __future__ import annotations
