@@ -28,9 +28,9 @@ async def ready() -> dict[str, str]:
 if __name__ == "__main__":
     import uvicorn
 
-    from services.common.runtime import SERVER_HTTP, SERVER_LOOP
+    from services.common.serving import SERVER_HTTP, SERVER_LOOP
 
-    # As services.common.runtime.serve runs each service (same loop, parser, no access log).
+    # As services.common.serving.serve runs each service (same loop, parser, no access log).
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -9,12 +9,8 @@ Rules kept here:
   so that a Kafka outage at start-up does not leave half-started producers behind (aiokafka
   reports each as "Unclosed AIOKafkaProducer");
 - background tasks are cancelled and awaited on shutdown, so nothing is left half-done;
-- `serve` is how every service runs: logging and tracing configured once, HTTP spans for the
-  API routes (not for health and metrics probes), and on SIGTERM or SIGINT uvicorn stops
-  taking requests, lets those in flight finish (up to `GRACEFUL_SHUTDOWN_SECONDS`), then runs
-  the lifespan's shutdown: the broker's consumers stop, the message being handled finishes
-  and is committed (or, if it did not finish, is left uncommitted for redelivery), the
-  producer flushes, and spans are exported.
+- `serve` (how every service runs: logging, tracing, uvicorn and its signals) is in
+  `services.common.serving`.
 """
 
 from __future__ import annotations
@@ -22,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from types import FrameType
-from typing import Any, Final
+from typing import Any
 
 import asyncpg
 import structlog
@@ -33,17 +27,13 @@ from aiokafka.client import AIOKafkaClient
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
-from opentelemetry.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.common.db import ping
-from services.common.http_tracing import HttpTracing
 from services.common.kafka import publish_event
 from services.common.kafka_diagnosis import diagnose
-from services.common.logging import configure_logging
 from services.common.monitor import LagAlarm, Monitor, consumer_groups, kafka_lag_source
 from services.common.settings import ServiceSettings
-from services.common.telemetry import configure_tracing, shutdown_tracing
 from shared import OpsAlert, Service
 from shared.cloudevents import TYPE_OPS_ALERT
 from shared.topics import OPS_ALERTS
@@ -157,60 +147,6 @@ def db_check(pool: asyncpg.Pool | None) -> Callable[[], Awaitable[bool]]:
         return pool is not None and await ping(pool)
 
     return check
-
-
-GRACEFUL_SHUTDOWN_SECONDS = 20
-
-
-def instrument_http(app: FastAPI, tracer_provider: TracerProvider | None = None) -> None:
-    """A server span for each API request (not the probes), continuing the caller's
-    `traceparent` if sent (`http_tracing.HttpTracing`; the global tracer provider if None)."""
-    app.add_middleware(HttpTracing, tracer_provider=tracer_provider)
-    # FastAPI (0.165 on) makes its own server and per-operation spans, with more attributes,
-    # whenever a tracer provider is configured (unless OpenTelemetry's ASGI middleware is in
-    # its stack): HttpTracing is the one server span, so FastAPI's own is turned off here.
-    app._telemetry.update({"tracing": False, "metrics": False, "logs": False})
-
-
-# The server every service (and the bench's bare endpoint) runs on: uvloop's event loop and the
-# httptools parser (both C), picked by name so a missing one fails at start-up rather than
-# silently falling back to the pure-Python loop and h11 parser (issue 16: several times slower
-# per request); no access log (a line per request, and URLs are not for logs).
-SERVER_LOOP: Final = "uvloop"
-SERVER_HTTP: Final = "httptools"
-
-
-def _exit_after_shutdown(_sig: int, _frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
-def serve(service: str, settings: ServiceSettings, create_app: Callable[[], FastAPI]) -> None:
-    """Run a service's HTTP app (and through its lifespan, its broker) until told to stop."""
-    configure_logging(service, level=settings.log_level)
-    configure_tracing(service, settings.otel_traces_exporter)
-    import uvicorn
-
-    app = create_app()
-    instrument_http(app)
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-sends the signal to the handler
-    # that was there before it; this one makes that a normal exit (status 0), so the lines
-    # below still run: the spans are flushed and the stop is logged.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_after_shutdown)
-    try:
-        uvicorn.run(
-            app,
-            host=settings.http_host,
-            port=settings.http_port,
-            loop=SERVER_LOOP,
-            http=SERVER_HTTP,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
-    finally:
-        shutdown_tracing()
-        log.info("stopped")
 
 
 def start_monitor(

@@ -36,7 +36,7 @@ from services.common import kafka_admin, kafka_identities
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka_security import KafkaSecurityError
 from services.common.logging import configure_logging
-from services.common.runtime import serve
+from services.common.serving import serve
 from services.common.settings import dsn, missing_settings_message
 from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import key_digest

@@ -31,7 +31,7 @@ from services.common import kafka_admin, kafka_identities
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka_security import KafkaSecurityError
 from services.common.logging import configure_logging
-from services.common.runtime import serve
+from services.common.serving import serve
 from services.common.settings import dsn
 from services.provider_gateway.adapters import admin
 from services.provider_gateway.config import GatewaySettings, settings_error_message

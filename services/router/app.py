@@ -12,7 +12,7 @@ import sys
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from services.common.runtime import serve
+from services.common.serving import serve
 from services.common.settings import missing_settings_message
 from services.common.startup import service_app, service_lifespan
 from services.router.bootstrap import RELAY, bootstrap

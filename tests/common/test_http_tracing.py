@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from services.common.runtime import instrument_http
+from services.common.serving import instrument_http
 from services.common.telemetry import traceparent
 
 SECRET = "Sam Example 07700900123"

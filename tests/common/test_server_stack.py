@@ -9,7 +9,7 @@ import uvloop
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from services.common.runtime import SERVER_HTTP, SERVER_LOOP
+from services.common.serving import SERVER_HTTP, SERVER_LOOP
 
 
 def test_services_parse_http_with_httptools_on_the_uvloop_event_loop() -> None:
