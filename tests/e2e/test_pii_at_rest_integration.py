@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,20 +25,11 @@ import pytest
 
 from services.common.sealing import destroy
 from tests.support.at_rest import checkpoint, find_in_files, kafka_data_dir, postgres_data_dir
-from tests.support.pipeline import Pipeline, build_pipeline, running
+from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
 _LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # a postcode's inward letters
-
-
-@pytest.fixture(scope="module")
-def pipeline(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Pipeline]:
-    workdir: Path = tmp_path_factory.mktemp("pii-at-rest")
-    with running(build_pipeline(stack_env, workdir)) as started:
-        yield started
 
 
 def marked_submission(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -17,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topics
 from tests.support.cloudevents_check import Marks, assert_valid_cloudevents, mark
-from tests.support.pipeline import Pipeline, build_pipeline, running
+from tests.support.pipeline import Pipeline, SharedPipeline
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +27,9 @@ async def topic_marks(stack_env: dict[str, str]) -> Marks:
 
 
 @pytest.fixture(scope="module")
-def pipeline(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, topic_marks: Marks
-) -> Iterator[Pipeline]:
-    workdir: Path = tmp_path_factory.mktemp("pipeline")
-    with running(build_pipeline(stack_env, workdir)) as started:
-        yield started
+def pipeline(shared_pipeline: SharedPipeline, topic_marks: Marks) -> Pipeline:
+    """The shared pipeline (tests/e2e/conftest.py), with the topics marked before this module."""
+    return shared_pipeline.get()
 
 
 def _submit(
