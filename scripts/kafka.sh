@@ -19,21 +19,19 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/kafka_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kafka_lib.sh"
 
 KAFKA_INFRA="$ROOT/infra/kafka"
 KAFKA_DIR="$DEV_DIR/kafka"
-KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_PROPS="$KAFKA_DIR/server.properties"
 KAFKA_MARKER="$KAFKA_LIBS/.fetch-complete"
 KAFKA_LOG="$LOG_DIR/kafka.log"
 KAFKA_PID="$RUN_DIR/kafka.pid"
-KAFKA_TLS="$KAFKA_DIR/tls"
 # Written into the data dir once it was formatted with the SCRAM users: older, unsecured
 # storage (no broker/admin credentials) is formatted again rather than started.
 KAFKA_SECURED_MARKER="$KAFKA_DATA/.scram-bootstrapped"
-KAFKA_CP="$KAFKA_LIBS/*" # expanded by java, not by the shell
-KAFKA_LOG4J="$KAFKA_INFRA/log4j2.properties"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-60}"
@@ -88,37 +86,10 @@ cmd_fetch() {
 }
 
 # kafka_pid: print the pid of the broker we started, if it is still running.
-kafka_pid() {
-    local pid
-    pid="$(pid_alive "$KAFKA_PID")" || return 1
-    # Guard against a stale pid file whose pid was reused by another process.
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
-    printf '%s\n' "$pid"
-}
+kafka_pid() { kafka_jvm_pid "$KAFKA_PID"; }
 
-# kafka_answers: send a Kafka ApiVersions v0 request over TLS (openssl s_client, verifying the
-# broker's certificate against the local CA) and check for error_code 0 in the reply. Kafka
-# answers ApiVersions before SASL authentication, so this proves the broker speaks the protocol
-# on its secured listener, without starting a JVM or holding a credential.
-kafka_answers() {
-    local reply
-    # size=15 | api_key=18 | api_version=0 | correlation_id=1 | client_id="probe"
-    reply="$( (printf '\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x01\x00\x05probe'; sleep 1) |
-        timeout 5 openssl s_client -quiet -no_ign_eof -verify_return_error -CAfile "$KAFKA_TLS/ca.crt" \
-            -verify_ip 127.0.0.1 -connect "127.0.0.1:$KAFKA_PORT" 2>/dev/null |
-        head -c 10 | od -An -tx1 | tr -d ' \n')" || true
-    # 4 bytes size, correlation id 00000001, error code 0000
-    [[ "${reply:8:12}" == "000000010000" ]]
-}
-
-# load_secrets: the broker's passwords (and every other local secret) into this shell.
-load_secrets() {
-    bash "$ROOT/scripts/secrets.sh" >/dev/null
-    set -a
-    # shellcheck disable=SC1091
-    . "$DEV_DIR/secrets.env"
-    set +a
-}
+# kafka_answers: the broker answers on its secured listener (kafka_lib.sh: kafka_answers_on).
+kafka_answers() { kafka_answers_on "$KAFKA_PORT"; }
 
 render_properties() {
     [[ "$KAFKA_AUTO_CREATE_TOPICS" == true || "$KAFKA_AUTO_CREATE_TOPICS" == false ]] ||
