@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -34,7 +35,7 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ServiceProcess:
+    def start(self) -> Self:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", *self.args],
@@ -47,7 +48,7 @@ class ServiceProcess:
 
     def wait_ready(
         self, path: str = "/readyz", timeout: float = 90.0, interval: float = 0.3
-    ) -> None:
+    ) -> Self:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -56,7 +57,7 @@ class ServiceProcess:
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return
+                    return self
             time.sleep(interval)
         raise RuntimeError(
             f"{self.name} not ready on {self.url}{path} in {timeout} s:\n{self.tail()}"
