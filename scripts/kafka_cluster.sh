@@ -150,15 +150,7 @@ cmd_start() {
 }
 
 # write_admin_config: the admin principal's Java client properties for create_topics.sh (mode 600).
-write_admin_config() {
-    (umask 077 && cat >"$CLUSTER_DIR/admin.properties") <<PROPS
-security.protocol=SASL_SSL
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$KAFKA_ADMIN_PASSWORD";
-ssl.truststore.type=PEM
-ssl.truststore.location=$KAFKA_TLS/ca.crt
-PROPS
-}
+write_admin_config() { write_admin_properties "$CLUSTER_DIR/admin.properties"; }
 
 cmd_stop() {
     local n pid pids=()
