@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -35,16 +35,23 @@ async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
         yield created
 
 
+def _stalls_on(key: str, published: list[str]) -> Callable[[OutboxMessage], Awaitable[None]]:
+    """A Kafka that never acknowledges `key` and acknowledges everything else (into `published`)."""
+
+    async def publish(message: OutboxMessage) -> None:
+        if message.key == key:
+            await asyncio.Event().wait()  # never acknowledged
+        published.append(str(message.key))
+
+    return publish
+
+
 async def test_a_hanging_publish_is_given_up_after_the_timeout_and_its_row_retried(
     pool: asyncpg.Pool, stack_env: dict[str, str]
 ) -> None:
     await add_rows(pool, ["a", "slow", "b"])
     published: list[str] = []
-
-    async def kafka_stalls_on_slow(message: OutboxMessage) -> None:
-        if message.key == "slow":
-            await asyncio.Event().wait()  # never acknowledged
-        published.append(str(message.key))
+    kafka_stalls_on_slow = _stalls_on("slow", published)
 
     relay = OutboxRelay(
         pool, TABLE, kafka_stalls_on_slow, concurrent=True, publish_timeout_seconds=TIMEOUT
@@ -73,11 +80,7 @@ async def test_in_order_a_hanging_publish_holds_back_the_rows_behind_it(
 ) -> None:
     await add_rows(pool, ["a", "slow", "b"])
     published: list[str] = []
-
-    async def kafka_stalls_on_slow(message: OutboxMessage) -> None:
-        if message.key == "slow":
-            await asyncio.Event().wait()  # never acknowledged
-        published.append(str(message.key))
+    kafka_stalls_on_slow = _stalls_on("slow", published)
 
     relay = OutboxRelay(pool, TABLE, kafka_stalls_on_slow, publish_timeout_seconds=TIMEOUT)
     started = time.monotonic()
