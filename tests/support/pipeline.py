@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.support.cli import cli_output
 from tests.support.infra import service_env
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.wait import eventually
 
 
 @dataclass
@@ -39,6 +42,13 @@ class Pipeline:
                 with contextlib.suppress(ValueError):
                     found.append(json.loads(line))
         return found
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook the demo receiver has verified so far."""
+        got: list[dict[str, Any]] = httpx.get(f"{self.receiver.url}/received", timeout=5).json()[
+            "deliveries"
+        ]
+        return got
 
     @property
     def all(self) -> list[ServiceProcess]:
@@ -79,6 +89,26 @@ def build_pipeline(stack: dict[str, str], workdir: Path, **overrides: str) -> Pi
         gateway=proc("gateway", ["services.provider_gateway", "serve"]),
         api_key=stack["DEMO_AGENCY_API_KEY"],
         record=record,
+    )
+
+
+def delivered(pipeline: Pipeline, referral_ids: set[str], timeout: float = 90) -> dict[str, Any]:
+    """The webhook of each referral (by referral id), once every one has been delivered; fails
+    naming those that never were."""
+    found: dict[str, Any] = {}
+
+    def all_delivered() -> dict[str, Any] | None:
+        nonlocal found
+        found = {
+            d["referral_id"]: d for d in pipeline.deliveries() if d["referral_id"] in referral_ids
+        }
+        return found if set(found) == referral_ids else None
+
+    return eventually(
+        all_delivered,
+        f"{len(referral_ids)} deliveries",
+        timeout=timeout,
+        last=lambda: f"not delivered: {sorted(referral_ids - set(found))}",
     )
 
 
