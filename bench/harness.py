@@ -7,8 +7,8 @@ Rules kept here:
   its log in the bench's log folder (`$DEV_DIR/bench/logs`), and is stopped with SIGTERM;
 - a stage that drains a backlog first moves the service's consumer group to the end of its
   topic (`skip_to_end`), so it measures its own messages and not what earlier stages left.
-The tests have their own copy of the process code (tests/support/processes.py): a benchmark does
-not import the tests, and the tests are being changed by others while this is written.
+The process, infrastructure and command-line code is the tests' own (tests/support: processes.py,
+infra.py, cli.py, kafka.py), one copy for both; a benchmark only exits where a test would fail.
 """
 
 from __future__ import annotations
@@ -16,19 +16,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.common.kafka_security import KafkaSecurity
+from tests.support.cli import cli_output
+from tests.support.infra import infra_up, read_env
+from tests.support.kafka import connection
+from tests.support.processes import ServiceProcess, free_port
+
+__all__ = ["connection", "free_port"]  # the bench's other modules import them from here
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = Path(os.environ.get("DEV_DIR", ROOT / ".dev"))
@@ -38,39 +40,10 @@ LOGS = OUT / "logs"
 
 def ensure_infrastructure() -> dict[str, str]:
     """`scripts/infra.sh up`, then the stack's environment from `$DEV_DIR/stack.env`."""
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "infra.sh"), "up"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    done = infra_up()
     if done.returncode != 0:
         sys.exit(f"scripts/infra.sh up failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    env: dict[str, str] = {}
-    for line in (DEV / "stack.env").read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            env[key] = value
-    return env
-
-
-def connection() -> dict[str, Any]:
-    """aiokafka keyword arguments (TLS, SCRAM) of the `tooling` principal, from the stack's env:
-    the bench's own clients connect to the secured broker like the tests' do."""
-    env: dict[str, str] = {}
-    for line in (DEV / "stack.env").read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            env[key] = value
-    return KafkaSecurity.from_env(environ=env).aiokafka_kwargs()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return read_env(DEV / "stack.env")
 
 
 def service_env(stack: dict[str, str], **overrides: str) -> dict[str, str]:
@@ -78,51 +51,30 @@ def service_env(stack: dict[str, str], **overrides: str) -> dict[str, str]:
     return {**os.environ, **stack, "OTEL_TRACES_EXPORTER": "none", **overrides}
 
 
-class Service:
+class Service(ServiceProcess):
     """One `python -m <module> ...` process with its log in the bench's log folder."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], port: int) -> None:
-        self.name, self.args, self.env, self.port = name, args, env, port
-        self.proc: subprocess.Popen[bytes] | None = None
+        LOGS.mkdir(parents=True, exist_ok=True)
+        super().__init__(name, args, env, port, LOGS)
         self.started = 0.0  # time.monotonic() when the process was spawned
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> Service:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        with (LOGS / f"{self.name}.log").open("ab") as log:
-            self.started = time.monotonic()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", *self.args],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.started = time.monotonic()
+        super().start()
         return self
 
-    def wait_ready(self, path: str = "/readyz", timeout: float = 90.0) -> Service:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                sys.exit(f"{self.name} exited with {self.proc.returncode}; see {LOGS}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        sys.exit(f"{self.name} not ready on {self.url}{path} in {timeout} s; see {LOGS}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
+    def wait_ready(
+        self, path: str = "/readyz", timeout: float = 90.0, interval: float = 0.1
+    ) -> Service:
         try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            super().wait_ready(path, timeout, interval)
+        except RuntimeError as exc:
+            sys.exit(f"{exc}\n(logs in {LOGS})")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        super().stop(sig, timeout)
 
     @property
     def pid(self) -> int:
@@ -132,18 +84,17 @@ class Service:
 
 def provision_agency(env: dict[str, str], agency: str, token: str) -> None:
     """The agency and its API key, through intake's own commands (idempotent for the agency)."""
-    for args in (
-        ["agency-add", agency, "Benchmark agency"],
-        ["key-create", agency, "--label", "bench", f"--token={token}"],
-    ):
-        subprocess.run(
-            [sys.executable, "-m", "services.intake", *args],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+    cli_output("services.intake", "agency-add", agency, "Benchmark agency", env=env, timeout=60)
+    cli_output(
+        "services.intake",
+        "key-create",
+        agency,
+        "--label",
+        "bench",
+        f"--token={token}",
+        env=env,
+        timeout=60,
+    )
 
 
 async def ensure_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:

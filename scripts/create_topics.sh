@@ -18,11 +18,9 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/kafka_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kafka_lib.sh"
 
-KAFKA_LIBS="$DEV_DIR/kafka/libs"
-KAFKA_CP="$KAFKA_LIBS/*"
-KAFKA_LOG4J="$ROOT/infra/kafka/log4j2.properties"
-TOOLS_DIR="$DEV_DIR/kafka/tools"
 KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-3}"
 if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
     KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
@@ -158,15 +156,8 @@ if command -v javac >/dev/null 2>&1; then
     src_tmp="$(mktemp "$TOOLS_DIR/.CreateTopics.XXXXXX")"
     write_java_source "$src_tmp"
     # Recompile only when the embedded source changed (or the jars were re-fetched).
-    if [[ ! -f "$TOOLS_DIR/CreateTopics.class" ]] || ! cmp -s "$src_tmp" "$TOOLS_DIR/CreateTopics.java" ||
-        [[ "$KAFKA_LIBS/.fetch-complete" -nt "$TOOLS_DIR/CreateTopics.class" ]]; then
-        mv "$src_tmp" "$TOOLS_DIR/CreateTopics.java"
-        javac -nowarn -cp "$KAFKA_CP" -d "$TOOLS_DIR" "$TOOLS_DIR/CreateTopics.java" ||
-            die "compiling $TOOLS_DIR/CreateTopics.java failed"
-    else
-        rm -f "$src_tmp"
-    fi
-    java -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$TOOLS_DIR:$KAFKA_CP" CreateTopics \
+    compile_tool CreateTopics "$src_tmp"
+    run_tool CreateTopics \
         "$KAFKA_BOOTSTRAP" "$KAFKA_PARTITIONS" "$REPLICATION_FACTOR" "${TOPICS[@]}" ||
         die "creating or verifying topics on $KAFKA_BOOTSTRAP failed (broker log: $LOG_DIR/kafka.log)"
 else

@@ -21,19 +21,17 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/kafka_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kafka_lib.sh"
 
 KAFKA_CLUSTER_PORT="${KAFKA_CLUSTER_PORT:-19092}"
 [[ "$KAFKA_CLUSTER_PORT" =~ ^[0-9]+$ ]] && ((KAFKA_CLUSTER_PORT > 0 && KAFKA_CLUSTER_PORT < 65530)) ||
     die "KAFKA_CLUSTER_PORT must be a TCP port number below 65530, got '$KAFKA_CLUSTER_PORT'"
 CLUSTER_DIR="$DEV_DIR/kafka-cluster"
-KAFKA_LIBS="$DEV_DIR/kafka/libs"
-KAFKA_CP="$KAFKA_LIBS/*" # expanded by java, not by the shell
-KAFKA_LOG4J="$ROOT/infra/kafka/log4j2.properties"
 TEMPLATE="$ROOT/infra/kafka/cluster.properties.template"
 HEAP_OPTS="${KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx384m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 NODES=(1 2 3)
-KAFKA_TLS="$DEV_DIR/kafka/tls"
 
 broker_port() { echo $((KAFKA_CLUSTER_PORT + $1 - 1)); }
 controller_port() { echo $((KAFKA_CLUSTER_PORT + $1 + 2)); }
@@ -49,31 +47,10 @@ check_node() {
 }
 
 # node_pid N: the pid of node N if it is running (and is a Kafka JVM, not a reused pid).
-node_pid() {
-    local pid
-    pid="$(pid_alive "$(node_dir "$1")/pid")" || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
-    printf '%s\n' "$pid"
-}
+node_pid() { kafka_jvm_pid "$(node_dir "$1")/pid"; }
 
-# answers PORT: a Kafka ApiVersions v0 request over TLS (allowed before SASL authentication),
-# verifying the broker's certificate; 0 when error_code is 0.
-answers() {
-    local reply
-    reply="$( (printf '\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x01\x00\x05probe'; sleep 1) |
-        timeout 5 openssl s_client -quiet -no_ign_eof -verify_return_error -CAfile "$KAFKA_TLS/ca.crt" \
-            -verify_ip 127.0.0.1 -connect "127.0.0.1:$1" 2>/dev/null |
-        head -c 10 | od -An -tx1 | tr -d ' \n')" || true
-    [[ "${reply:8:12}" == "000000010000" ]]
-}
-
-load_secrets() {
-    bash "$ROOT/scripts/secrets.sh" >/dev/null
-    set -a
-    # shellcheck disable=SC1091
-    . "$DEV_DIR/secrets.env"
-    set +a
-}
+# answers PORT: the node answers on its secured listener (kafka_lib.sh).
+answers() { kafka_answers_on "$1"; }
 
 render() {
     local n="$1" dir voters="" m
@@ -173,15 +150,7 @@ cmd_start() {
 }
 
 # write_admin_config: the admin principal's Java client properties for create_topics.sh (mode 600).
-write_admin_config() {
-    (umask 077 && cat >"$CLUSTER_DIR/admin.properties") <<PROPS
-security.protocol=SASL_SSL
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$KAFKA_ADMIN_PASSWORD";
-ssl.truststore.type=PEM
-ssl.truststore.location=$KAFKA_TLS/ca.crt
-PROPS
-}
+write_admin_config() { write_admin_properties "$CLUSTER_DIR/admin.properties"; }
 
 cmd_stop() {
     local n pid pids=()

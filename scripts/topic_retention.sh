@@ -10,11 +10,9 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/kafka_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kafka_lib.sh"
 
-KAFKA_LIBS="$DEV_DIR/kafka/libs"
-KAFKA_CP="$KAFKA_LIBS/*"
-KAFKA_LOG4J="$ROOT/infra/kafka/log4j2.properties"
-TOOLS_DIR="$DEV_DIR/kafka/tools"
 KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
 POLICY="$ROOT/infra/kafka/topic-retention.tsv"
 
@@ -88,15 +86,7 @@ public class TopicRetention {
     }
 }
 JAVA
-if [[ ! -f "$TOOLS_DIR/TopicRetention.class" ]] || ! cmp -s "$src_tmp" "$TOOLS_DIR/TopicRetention.java" ||
-    [[ "$KAFKA_LIBS/.fetch-complete" -nt "$TOOLS_DIR/TopicRetention.class" ]]; then
-    mv "$src_tmp" "$TOOLS_DIR/TopicRetention.java"
-    javac -nowarn -cp "$KAFKA_CP" -d "$TOOLS_DIR" "$TOOLS_DIR/TopicRetention.java" ||
-        die "compiling $TOOLS_DIR/TopicRetention.java failed"
-else
-    rm -f "$src_tmp"
-fi
-java -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$TOOLS_DIR:$KAFKA_CP" TopicRetention \
-    "$KAFKA_BOOTSTRAP" "${pairs[@]}" ||
+compile_tool TopicRetention "$src_tmp"
+run_tool TopicRetention "$KAFKA_BOOTSTRAP" "${pairs[@]}" ||
     die "setting topic retention on $KAFKA_BOOTSTRAP failed (broker log: $LOG_DIR/kafka.log)"
 log "retention set on ${#pairs[@]} topics from $POLICY"

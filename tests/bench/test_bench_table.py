@@ -8,12 +8,10 @@ baseline gives no ratio and no verdict; the table shows pass/FAIL beside the tar
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from bench.decide_bench import _per_second
 from bench.report import Row, at_least, render
-from tests.support.infra import ROOT
+from tests.support.cli import run_cli_bytes
 
 ENV = {"date": "2026-11-29T18:00:00+00:00", "host": "h", "cores": 2, "load_average": [1.0],
        "python": "3.11", "kafka": "4.1.1", "postgresql": "15"}  # fmt: skip
@@ -46,12 +44,11 @@ def test_the_rate_is_read_from_what_decide_stats_prints(
     example_submission: dict[str, object],
 ) -> None:
     # Through the public command (contract.md), not its module, which may move.
-    done = subprocess.run(
-        [sys.executable, "-m", "services.router", "decide", "--stats"],
-        input=json.dumps(example_submission).encode() + b"\n",
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-        timeout=120,
+    done = run_cli_bytes(
+        "services.router",
+        "decide",
+        "--stats",
+        stdin=json.dumps(example_submission).encode() + b"\n",
     )
+    assert done.returncode == 0, done.stderr.decode()
     assert _per_second(done.stderr.decode()) is not None

@@ -18,7 +18,6 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -37,10 +36,9 @@ from shared.topics import (
     REFERRALS_REJECTED,
     REFERRALS_SUBMITTED,
 )
-from tests.ops.scenario import Message, end_offsets, read_since
 from tests.support.fuzz import CONSUMERS, Fuzz, fuzz_message, valid
-from tests.support.kafka import connection
-from tests.support.pipeline import Pipeline, build_pipeline, running
+from tests.support.kafka import Message, connection, end_offsets, read_since
+from tests.support.pipeline import Pipeline
 from tests.support.report import report
 
 pytestmark = pytest.mark.integration
@@ -55,15 +53,6 @@ WATCHED = (
     REFERRALS_RECEIVED,
     REFERRALS_DECIDED,
 )
-
-
-@pytest.fixture(scope="module")
-def pipeline(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Pipeline]:
-    workdir = tmp_path_factory.mktemp("kafka-fuzz")
-    with running(build_pipeline(stack_env, workdir)) as started:
-        yield started
 
 
 async def _send(bootstrap: str, messages: list[Fuzz]) -> None:

@@ -14,10 +14,7 @@ referral still reads clear.
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,20 +24,12 @@ import pytest
 
 from services.common.sealing import destroy
 from tests.support.at_rest import checkpoint, find_in_files, kafka_data_dir, postgres_data_dir
-from tests.support.pipeline import Pipeline, build_pipeline, running
+from tests.support.pipeline import Pipeline
+from tests.support.pipeline import delivered as delivered_to_provider
 
 pytestmark = pytest.mark.integration
 
 _LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # a postcode's inward letters
-
-
-@pytest.fixture(scope="module")
-def pipeline(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Pipeline]:
-    workdir: Path = tmp_path_factory.mktemp("pii-at-rest")
-    with running(build_pipeline(stack_env, workdir)) as started:
-        yield started
 
 
 def marked_submission(
@@ -88,16 +77,6 @@ def marked_submission(
     return body, markers
 
 
-def _delivered(pipeline: Pipeline, referral_ids: set[str], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    found: dict[str, Any] = {}
-    while time.monotonic() < deadline and set(found) != referral_ids:
-        got = httpx.get(f"{pipeline.receiver.url}/received", timeout=5).json()
-        found = {d["referral_id"]: d for d in got["deliveries"] if d["referral_id"] in referral_ids}
-        time.sleep(0.3)
-    return found
-
-
 def _at(document: dict[str, Any], path: str) -> Any:
     node: Any = document
     for part in path.split("."):
@@ -121,7 +100,7 @@ def test_no_personal_field_is_in_clear_on_kafka_or_postgres_disk_and_the_provide
         assert response.status_code == 201, response.text
         sent[response.json()["referral_id"]] = (body, markers)
 
-    delivered = _delivered(pipeline, set(sent))
+    delivered = delivered_to_provider(pipeline, set(sent))
     assert set(delivered) == set(sent), "not every referral reached the provider"
     for referral_id, (_, markers) in sent.items():
         referral = delivered[referral_id]["assignment"]["referral"]
@@ -173,7 +152,7 @@ async def test_a_destroyed_data_key_makes_only_that_referral_unreadable(
         )
         assert response.status_code == 201, response.text
         sent[response.json()["referral_id"]] = markers
-    delivered = _delivered(pipeline, set(sent))
+    delivered = delivered_to_provider(pipeline, set(sent))
     erased, kept = sorted(delivered)
 
     conn = await asyncpg.connect(stack_env["INTAKE_DATABASE_URL"])

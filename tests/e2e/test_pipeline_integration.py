@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -17,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topics
 from tests.support.cloudevents_check import Marks, assert_valid_cloudevents, mark
-from tests.support.pipeline import Pipeline, build_pipeline, running
+from tests.support.pipeline import Pipeline, SharedPipeline, delivered
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +28,9 @@ async def topic_marks(stack_env: dict[str, str]) -> Marks:
 
 
 @pytest.fixture(scope="module")
-def pipeline(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, topic_marks: Marks
-) -> Iterator[Pipeline]:
-    workdir: Path = tmp_path_factory.mktemp("pipeline")
-    with running(build_pipeline(stack_env, workdir)) as started:
-        yield started
+def pipeline(shared_pipeline: SharedPipeline, topic_marks: Marks) -> Pipeline:
+    """The shared pipeline (tests/e2e/conftest.py), with the topics marked before this module."""
+    return shared_pipeline.get()
 
 
 def _submit(
@@ -52,33 +48,23 @@ def _submit(
     return referral_id
 
 
-def _deliveries(pipeline: Pipeline, referral_ids: set[str], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    found: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        got = httpx.get(f"{pipeline.receiver.url}/received", timeout=5).json()
-        found = {d["referral_id"]: d for d in got["deliveries"] if d["referral_id"] in referral_ids}
-        if set(found) == referral_ids:
-            break
-        time.sleep(0.3)
-    return found
-
-
 def _timeline(
     pipeline: Pipeline, referral_id: str, state: str, timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
     status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any] | None:
+        nonlocal status
         status = httpx.get(
             f"{pipeline.intake.url}/v1/referrals/{referral_id}",
             timeout=5,
             headers={"Authorization": f"Bearer {pipeline.api_key}"},
         ).json()
-        if any(e["state"] == state for e in status.get("timeline", [])):
-            return status
-        time.sleep(0.3)
-    raise AssertionError(f"referral {referral_id} never reached {state!r}: {status}")
+        return status if any(e["state"] == state for e in status.get("timeline", [])) else None
+
+    return eventually(
+        reached, f"referral {referral_id} to reach {state!r}", timeout=timeout, last=lambda: status
+    )
 
 
 def test_every_public_case_is_delivered_to_the_expected_provider_with_its_pathway(
@@ -86,7 +72,7 @@ def test_every_public_case_is_delivered_to_the_expected_provider_with_its_pathwa
 ) -> None:
     sent = {_submit(pipeline, case["submission"]): case["expect"] for case in public_cases}
     to_deliver = {rid for rid, expect in sent.items() if expect["provider"] is not None}
-    deliveries = _deliveries(pipeline, to_deliver)
+    deliveries = delivered(pipeline, to_deliver)
     assert set(deliveries) == to_deliver, f"not delivered: {to_deliver - set(deliveries)}"
     for referral_id in to_deliver:
         expect, delivery = sent[referral_id], deliveries[referral_id]
@@ -161,7 +147,7 @@ def test_one_trace_runs_from_the_agency_request_to_the_provider_webhook(
         case["submission"],
         headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
     )
-    delivery = _deliveries(pipeline, {referral_id})[referral_id]
+    delivery = delivered(pipeline, {referral_id})[referral_id]
     # The webhook carries the trace the agency's request started: through intake's outbox
     # row, Kafka, the router, Kafka again, and the gateway's stored assignment.
     assert delivery["traceparent"] is not None

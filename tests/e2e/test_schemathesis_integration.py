@@ -20,7 +20,7 @@ import pytest
 
 from tests.provider_gateway.gateway_processes import PROVIDERS, publish_referrals
 from tests.support.infra import ROOT, service_env
-from tests.support.pipeline import provision_demo_agency_env
+from tests.support.pipeline import SharedPipeline, provision_demo_agency_env
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.report import report as report_line
 
@@ -32,7 +32,14 @@ BUDGET = {"intake": 35, "gateway": 25}
 
 
 @pytest.fixture(scope="module")
-def apis(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def apis(
+    stack_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_pipeline: SharedPipeline,
+) -> Iterator[Any]:
+    # Intake and a gateway with no router (the gateway test publishes both halves of a referral
+    # itself): the package's shared pipeline stops first, as its services use the same groups.
+    shared_pipeline.stop()
     workdir = tmp_path_factory.mktemp("schemathesis")
     ports = {"intake": free_port(), "gateway": free_port()}
     env = service_env(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +26,6 @@ from uuid import uuid4
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.cloudevents import TYPE_RECEIVED, TYPE_SUBMITTED
 from shared.topics import (
@@ -40,27 +38,11 @@ from shared.topics import (
 )
 from tests.ops.markers import MarkedReferral, run_token
 from tests.support import cloudevents_check
-from tests.support.kafka import cloudevent, connection, produce
+from tests.support.kafka import Message, cloudevent, end_offsets, produce, read_since
 from tests.support.pipeline import Pipeline
+from tests.support.wait import eventually
 
 OPS = (OPS_EVENTS, OPS_ALERTS, OPS_DEADLETTER)
-PARTITIONS = 3
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    value: bytes
-
-    def text(self) -> str:
-        parts = [self.key.decode(errors="replace") if self.key else ""]
-        parts += [f"{k}={v.decode(errors='replace')}" for k, v in self.headers]
-        parts.append(self.value.decode(errors="replace"))
-        return "\n".join(parts)
 
 
 @dataclass
@@ -81,63 +63,6 @@ class Run:
     def all_markers(self) -> dict[str, str]:
         out = {f"{tag} {k}": v for tag, r in self.referrals.items() for k, v in r.markers.items()}
         return out | self.extra_markers
-
-
-async def end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-        return ends
-    finally:
-        await consumer.stop()
-
-
-async def read_since(bootstrap: str, start: dict[TopicPartition, int]) -> list[Message]:
-    """Every message from `start` up to the current end of each partition."""
-    ends = await end_offsets(bootstrap, tuple(sorted({tp.topic for tp in start})))
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
-    )
-    await consumer.start()
-    out: list[Message] = []
-    try:
-        consumer.assign(list(start))
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            positions = {tp: await consumer.position(tp) for tp in start}
-            if all(positions[tp] >= ends[tp] for tp in start):
-                break
-            for tp, messages in (await consumer.getmany(timeout_ms=500)).items():
-                out.extend(
-                    Message(
-                        tp.topic,
-                        tp.partition,
-                        m.offset,
-                        m.key,
-                        tuple(m.headers or ()),
-                        m.value or b"",
-                    )
-                    for m in messages
-                    if m.offset < ends[tp]
-                )
-    finally:
-        await consumer.stop()
-    return out
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def deliveries(pipeline: Pipeline) -> list[dict[str, Any]]:
@@ -211,7 +136,7 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
     r = submit(pipeline, bodies["r1"])
     assert r.status_code == 201, r.text
     ids["r1"] = r.json()["referral_id"]
-    wait_for("r1 at juno", lambda: delivered_to(pipeline, ids["r1"], "juno"))
+    eventually(lambda: delivered_to(pipeline, ids["r1"], "juno"), "r1 at juno")
     answer = {
         "referral_id": ids["r1"],
         "provider": "juno",
@@ -237,7 +162,7 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
         r = submit(pipeline, bodies[tag])
         assert r.status_code == 201, r.text
         ids[tag] = r.json()["referral_id"]
-    wait_for("r2 refused with 503", lambda: refused_with_503(stack, ids["r2"]))
+    eventually(lambda: refused_with_503(stack, ids["r2"]), "r2 refused with 503")
     control(pipeline, "nwa")
 
     # R4 over Kafka, and the submissions that must be refused or dead-lettered.
@@ -296,15 +221,17 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str]) -> Run:
                 return True
         return False
 
-    wait_for("r1 re-routed to nwa", lambda: delivered_to(pipeline, ids["r1"], "nwa"))
-    wait_for("r2 delivered to nwa after retries", lambda: delivered_to(pipeline, ids["r2"], "nwa"))
-    wait_for("r4 delivered from Kafka", r4_delivered)
+    eventually(lambda: delivered_to(pipeline, ids["r1"], "nwa"), "r1 re-routed to nwa")
+    eventually(
+        lambda: delivered_to(pipeline, ids["r2"], "nwa"), "r2 delivered to nwa after retries"
+    )
+    eventually(r4_delivered, "r4 delivered from Kafka")
 
     def dead_letters() -> list[Message]:
         return [m for m in asyncio.run(read_since(bootstrap, start)) if m.topic == OPS_DEADLETTER]
 
     # intake (unparseable), router and gateway (two poisons each), gateway (r3's webhook).
-    wait_for("the dead letters", lambda: len(dead_letters()) >= 6, timeout=60)
+    eventually(lambda: len(dead_letters()) >= 6, "the dead letters", timeout=60)
     control(pipeline, "equation")
     time.sleep(3)  # let the relays publish whatever the last steps queued
 

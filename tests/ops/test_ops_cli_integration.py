@@ -9,27 +9,19 @@ Rules checked here:
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from tests.ops.markers import find, needles, postcode_needles
 from tests.ops.scenario import Run
-from tests.support.infra import ROOT, service_env
+from tests.support.cli import run_cli
+from tests.support.infra import service_env
 
 pytestmark = pytest.mark.integration
 
 
 def ops(stack_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.ops", *args],
-        cwd=ROOT,
-        env=service_env(stack_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli("services.ops", *args, env=service_env(stack_env))
     assert result.returncode == 0, result.stderr
     return result
 

@@ -1,10 +1,11 @@
 """Fixtures for the router's tests: the shipped rules, the real postcode index, a fake directory,
-and a builder of valid submissions that names only what a test is about."""
+a builder of valid submissions that names only what a test is about, and the router as a real
+process for the integration modules."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from services.router.adapters.rules_files import RULES_DIR
 from services.router.domain import PostcodeIndex, decide
 from services.router.engine import CachedRules, load_rules
 from shared import Behaviour, Decision, ReferralReceived, ReferralSubmission
+from tests.support.processes import ServiceProcess, service
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO.parent / "shared" / "cases" / "public-routing-cases.jsonl"
@@ -182,3 +184,13 @@ def make_received() -> MakeReceived:
         )
 
     return make
+
+
+@pytest.fixture(scope="module")
+def router(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The router as a real process (`python -m services.router serve`), one per module that
+    asks; its consumer group is the router's own, so no other router may run meanwhile."""
+    with service("router", stack_env, tmp_path_factory.mktemp("router")) as process:
+        yield process

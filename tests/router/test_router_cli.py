@@ -6,13 +6,13 @@ import gc
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from services.router.adapters.rules_files import RULES_DIR
 from services.router.offline.commands import _batch_gc
+from tests.support.cli import run_cli_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 MakeBody = Callable[..., dict[str, Any]]
@@ -22,15 +22,7 @@ COUNTY_JUNO = RULES_DIR / "2026-11-county-juno.json"
 def run(
     args: list[str], stdin: bytes, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.router", *args],
-        input=stdin,
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli_bytes("services.router", *args, env=env, stdin=stdin)
 
 
 def lines(*items: dict[str, Any] | str) -> bytes:

@@ -10,7 +10,6 @@ router as a real process):
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ from shared import ReferralReceived
 from shared.cloudevents import TYPE_RECEIVED
 from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import MakeReceived
-from tests.support.infra import ROOT, service_env
+from tests.support.infra import kafka_script
 from tests.support.kafka import cloudevent, collect, produce
-from tests.support.processes import ServiceProcess, free_port
+from tests.support.processes import ServiceProcess, service
 from tests.support.report import report
 
 pytestmark = pytest.mark.integration
@@ -31,26 +30,13 @@ OUTAGE_SECONDS = 10
 MAX_LINES = 40  # about 1,100 before the Kafka client's repeats were collapsed
 
 
-def kafka(command: str) -> None:
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-
-
 @pytest.fixture
 def router(stack_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
-    port = free_port()
-    env = service_env(stack_env, ROUTER_HTTP_PORT=str(port))
-    process = ServiceProcess("router", ["services.router", "serve"], env, port, tmp_path)
-    process.start().wait_ready("/readyz", timeout=90)
     try:
-        yield process
+        with service("router", stack_env, tmp_path) as process:
+            yield process
     finally:
-        process.stop()
-        kafka("start")
+        kafka_script("start")  # whatever happened, the next test finds the broker up
 
 
 def _lines(process: ServiceProcess) -> int:
@@ -61,10 +47,10 @@ def test_a_kafka_outage_is_a_few_log_lines_and_the_service_recovers(
     router: ServiceProcess, stack_env: dict[str, str], make_received: MakeReceived
 ) -> None:
     before = _lines(router)
-    kafka("stop")
+    kafka_script("stop")
     time.sleep(OUTAGE_SECONDS)
     during = _lines(router) - before
-    kafka("start")
+    kafka_script("start")
     router.wait_ready("/readyz", timeout=120)
     report(f"kafka-outage: {during} log lines in a {OUTAGE_SECONDS} s outage (limit {MAX_LINES})")
 

@@ -14,9 +14,7 @@ from (see DEV_DIR in tests/support/infra.py). They fail, never skip, without Kaf
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -26,49 +24,14 @@ from services.common.db import create_pool
 from services.router.adapters.store import DecisionStore
 from services.router.engine import CachedRules, Router
 from services.router.handlers import Context, handle_received
-from shared import ReferralReceived, ce_headers
-from shared.cloudevents import TYPE_DECIDED, TYPE_OPS_EVENT, TYPE_RECEIVED
-from shared.topics import OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
+from shared.cloudevents import TYPE_DECIDED, TYPE_OPS_EVENT
+from shared.topics import OPS_EVENTS, REFERRALS_DECIDED
 from tests.router.conftest import FakeDirectory, MakeReceived
-from tests.support.infra import service_env
-from tests.support.kafka import Record, collect, produce
-from tests.support.processes import ServiceProcess, free_port
+from tests.router.router_kafka import send_received
+from tests.support.kafka import Record, collect
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def router(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    port = free_port()
-    workdir: Path = tmp_path_factory.mktemp("router-outbox")
-    process = ServiceProcess(
-        "router",
-        ["services.router", "serve"],
-        service_env(stack_env, ROUTER_HTTP_PORT=str(port)),
-        port,
-        workdir,
-    )
-    process.start().wait_ready("/readyz", timeout=90)
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-async def _send(bootstrap: str, referral: ReferralReceived) -> None:
-    rid = str(referral.referral_id)
-    headers = ce_headers(
-        type=TYPE_RECEIVED,
-        source="urn:nottssas:intake",
-        time=referral.received_at,
-        subject=rid,
-        id=f"received:{rid}",
-    )
-    await produce(
-        bootstrap, REFERRALS_RECEIVED, referral.model_dump_json().encode(), key=rid, headers=headers
-    )
 
 
 async def _events(bootstrap: str, topic: str, ce_type: str, rid: str) -> list[Record]:
@@ -106,8 +69,8 @@ async def test_a_referral_delivered_twice_makes_one_decision_one_decided_and_one
     bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["ROUTER_DATABASE_URL"]
     referral = make_received()
     rid = str(referral.referral_id)
-    await _send(bootstrap, referral)
-    await _send(bootstrap, referral)  # the same event again, as a redelivery brings it
+    await send_received(bootstrap, referral)
+    await send_received(bootstrap, referral)  # the same event again, as a redelivery brings it
 
     decided = await _events(bootstrap, REFERRALS_DECIDED, TYPE_DECIDED, rid)
     ops = await _events(bootstrap, OPS_EVENTS, TYPE_OPS_EVENT, rid)

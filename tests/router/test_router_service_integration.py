@@ -21,114 +21,32 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.common.edge import digest
 from services.router.bootstrap import RELAY_BATCH
-from shared import ReferralReceived, ReferralSubmission, ce_headers
 from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
 from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.router.conftest import MakeReceived
+from tests.router.router_kafka import (
+    read_decisions,
+    received,
+    send_all_received,
+    send_received,
+    stored,
+    stored_at_least,
+)
 from tests.support.cloudevents_check import assert_valid_cloudevents, mark
-from tests.support.infra import service_env
-from tests.support.kafka import Record, cloudevent, collect, connection, produce
-from tests.support.processes import ServiceProcess, free_port
+from tests.support.kafka import Record, cloudevent, collect, produce
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
 BACKLOG = 300
-
-
-@pytest.fixture(scope="module")
-def router(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    port = free_port()
-    workdir: Path = tmp_path_factory.mktemp("router-service")
-    process = ServiceProcess(
-        "router",
-        ["services.router", "serve"],
-        service_env(stack_env, ROUTER_HTTP_PORT=str(port)),
-        port,
-        workdir,
-    )
-    process.start().wait_ready("/readyz", timeout=90)
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-def _headers(referral: ReferralReceived) -> dict[str, str]:
-    rid = str(referral.referral_id)
-    return ce_headers(
-        type=TYPE_RECEIVED,
-        source="urn:nottssas:intake",
-        time=referral.received_at,
-        subject=rid,
-        id=f"received:{rid}",
-    )
-
-
-async def _send(bootstrap: str, referral: ReferralReceived) -> None:
-    await produce(
-        bootstrap,
-        REFERRALS_RECEIVED,
-        referral.model_dump_json().encode(),
-        key=str(referral.referral_id),
-        headers=_headers(referral),
-    )
-
-
-async def _send_all(bootstrap: str, referrals: list[ReferralReceived]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **connection()
-    )
-    await producer.start()
-    try:
-        sent = [
-            await producer.send(
-                REFERRALS_RECEIVED,
-                r.model_dump_json().encode(),
-                key=str(r.referral_id).encode(),
-                headers=[(k, v.encode()) for k, v in _headers(r).items()],
-            )
-            for r in referrals
-        ]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
-
-
-async def _decisions(bootstrap: str, ids: set[str], *, settle: float = 0.0) -> list[Record]:
-    return await collect(
-        bootstrap,
-        REFERRALS_DECIDED,
-        lambda r: r.key in ids,
-        until=lambda kept: {r.key for r in kept} >= ids,
-        timeout=120,
-        settle=settle,
-    )
-
-
-def _received(submission: dict[str, Any]) -> ReferralReceived:
-    """A public case as intake would pass it on: received when it was submitted."""
-    parsed = ReferralSubmission.model_validate(submission)
-    return ReferralReceived(
-        referral_id=uuid4(),
-        received_at=parsed.submitted_at,
-        referrer_agency="notts-police",
-        submission=parsed,
-    )
 
 
 async def test_received_referrals_come_out_decided_keyed_by_referral_id_with_cloudevent_headers(
@@ -137,10 +55,10 @@ async def test_received_referrals_come_out_decided_keyed_by_referral_id_with_clo
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     sent = {}
     for case in public_cases:
-        referral = _received(case["submission"])
+        referral = received(case["submission"])
         sent[str(referral.referral_id)] = case["expect"]
-        await _send(bootstrap, referral)
-    records = await _decisions(bootstrap, set(sent))
+        await send_received(bootstrap, referral)
+    records = await read_decisions(bootstrap, set(sent))
     assert {r.key for r in records} == set(sent), router.tail()
     for record in records:
         assert record.key is not None
@@ -180,7 +98,7 @@ async def test_poison_messages_are_dead_lettered_with_their_reason_and_the_consu
         headers=json_headers,
     )
     after = make_received()
-    await _send(bootstrap, after)
+    await send_received(bootstrap, after)
 
     letters = await collect(
         bootstrap,
@@ -200,23 +118,8 @@ async def test_poison_messages_are_dead_lettered_with_their_reason_and_the_consu
     for letter in by_key.values():
         assert (letter["service"], letter["source_topic"]) == ("router", REFERRALS_RECEIVED)
         assert letter["source_offset"] is not None
-    decided = await _decisions(bootstrap, {str(after.referral_id)})
+    decided = await read_decisions(bootstrap, {str(after.referral_id)})
     assert [r.key for r in decided] == [str(after.referral_id)], router.tail()
-
-
-async def _stored(dsn: str, ids: list[UUID]) -> tuple[int, int]:
-    """(rows, rows marked published) in the router's `decisions` table for `ids`."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        row = await conn.fetchrow(
-            "SELECT count(*) AS rows, count(published_at) AS published FROM decisions"
-            " WHERE referral_id = ANY($1::uuid[])",
-            ids,
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    return int(row["rows"]), int(row["published"])
 
 
 async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_restart(
@@ -230,15 +133,9 @@ async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_re
         str(r.referral_id): "equation" if i % 3 == 0 else "juno" for i, r in enumerate(referrals)
     }
     ids = [r.referral_id for r in referrals]
-    await _send_all(bootstrap, referrals)
+    await send_all_received(bootstrap, referrals)
 
-    deadline = time.monotonic() + 60
-    stored_at_kill = 0
-    while time.monotonic() < deadline:
-        stored_at_kill, _ = await _stored(dsn, ids)
-        if stored_at_kill >= 25:
-            break
-        await asyncio.sleep(0.02)
+    stored_at_kill = await stored_at_least(dsn, ids, 25)
     router.kill()
     assert 0 < stored_at_kill < BACKLOG, (
         f"the kill did not land mid-stream ({stored_at_kill} of {BACKLOG} stored)\n{router.tail()}"
@@ -246,7 +143,7 @@ async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_re
     router.start().wait_ready("/readyz", timeout=90)
 
     # Settle: keep reading a while after the last one arrives, so late duplicates are seen too.
-    records = await _decisions(bootstrap, set(expected), settle=5.0)
+    records = await read_decisions(bootstrap, set(expected), settle=5.0)
     by_referral: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         assert record.key is not None
@@ -263,7 +160,7 @@ async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_re
         assert {r.headers["ce_id"] for r in copies} == {f"decided:{rid}"}
         decision = copies[0].json()
         assert (decision["pathway"], decision["provider"]) == ("stalking_advocacy", expected[rid])
-    assert await _stored(dsn, ids) == (BACKLOG, BACKLOG)
+    assert await stored(dsn, ids) == (BACKLOG, BACKLOG)
     repeats = sum(len(c) - 1 for c in by_referral.values())
     # The relay marks a batch sent after all of it is acknowledged: a kill in between republishes
     # at most that batch's decisions (RELAY_BATCH rows, two per decision), deduped by ce_id.
@@ -278,30 +175,24 @@ async def test_a_router_stopped_mid_stream_exits_cleanly_and_leaves_nothing_half
     bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["ROUTER_DATABASE_URL"]
     referrals = [make_received() for _ in range(BACKLOG)]
     ids = [r.referral_id for r in referrals]
-    await _send_all(bootstrap, referrals)
+    await send_all_received(bootstrap, referrals)
 
-    deadline = time.monotonic() + 60
-    stored_at_stop = 0
-    while time.monotonic() < deadline:
-        stored_at_stop, _ = await _stored(dsn, ids)
-        if stored_at_stop >= 25:
-            break
-        await asyncio.sleep(0.02)
+    await stored_at_least(dsn, ids, 25)
     assert router.proc is not None
     router.proc.send_signal(signal.SIGTERM)
     status = await asyncio.to_thread(router.proc.wait, 30)
     assert status == 0, f"exit status {status}\n{router.tail()}"
     assert '"stopped"' in router.tail(80), router.tail()
-    rows, published = await _stored(dsn, ids)
+    rows, published = await stored(dsn, ids)
     assert 0 < rows < BACKLOG, f"the stop did not land mid-stream ({rows} of {BACKLOG} stored)"
     assert rows == published, "a decision was stored and left unpublished at the stop"
 
     router.start().wait_ready("/readyz", timeout=90)
-    records = await _decisions(bootstrap, {str(i) for i in ids}, settle=5.0)
+    records = await read_decisions(bootstrap, {str(i) for i in ids}, settle=5.0)
     keys = [r.key for r in records]
     assert set(keys) == {str(i) for i in ids}
     assert len(keys) == len(set(keys)), "a decision was published twice across the stop"
-    assert await _stored(dsn, ids) == (BACKLOG, BACKLOG)
+    assert await stored(dsn, ids) == (BACKLOG, BACKLOG)
 
 
 async def test_what_the_router_writes_is_a_cloudevent_of_its_topic_and_schema(
@@ -320,8 +211,8 @@ async def test_what_the_router_writes_is_a_cloudevent_of_its_topic_and_schema(
         headers=cloudevent(TYPE_RECEIVED),
     )
     referral = make_received()
-    await _send(bootstrap, referral)
-    assert await _decisions(bootstrap, {str(referral.referral_id)}), router.tail()
+    await send_received(bootstrap, referral)
+    assert await read_decisions(bootstrap, {str(referral.referral_id)}), router.tail()
     await collect(
         bootstrap,
         OPS_DEADLETTER,

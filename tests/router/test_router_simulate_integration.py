@@ -8,8 +8,6 @@ from ROUTER_DATABASE_URL. Fails, never skips, without PostgreSQL.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +24,8 @@ from services.router.domain import PostcodeIndex, compare
 from services.router.engine import CachedRules, Router
 from services.router.offline.commands import format_comparison
 from shared import ReferralReceived, ReferralSubmission
-from tests.support.infra import ROOT, service_env
+from tests.support.cli import run_cli_bytes
+from tests.support.infra import service_env
 
 pytestmark = pytest.mark.integration
 
@@ -71,13 +70,8 @@ async def test_simulate_from_db_counts_what_the_stored_referrals_would_change(
     candidate = RULES_DIR / "2026-11-county-juno.json"
     args = ["simulate", "--from-db", "--no-progress", "--rules", str(candidate)]
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "services.router", *args, "--since", since.isoformat()],
-            cwd=ROOT,
-            env=service_env(stack_env),
-            capture_output=True,
-            timeout=120,
-            check=False,
+        result = run_cli_bytes(
+            "services.router", *args, "--since", since.isoformat(), env=service_env(stack_env)
         )
     finally:
         # Rows dated in 2100 would otherwise sit in the development database for good.

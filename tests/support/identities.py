@@ -4,13 +4,12 @@ credentials the test's clients then connect with."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from uuid import uuid4
 
 from services.common.kafka_security import KafkaSecurity
 from shared.topics import submissions_topic
-from tests.support.infra import DEV, ROOT, read_env, service_env
+from tests.support.cli import cli_output
+from tests.support.infra import DEV, read_env, service_env
 
 
 def admin_env(stack_env: dict[str, str]) -> dict[str, str]:
@@ -23,17 +22,7 @@ def admin_env(stack_env: dict[str, str]) -> dict[str, str]:
 
 def command(env: dict[str, str], module: str, *args: str) -> str:
     """Run `python -m module args`; its stdout (fails the test, with stderr, if it fails)."""
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    return cli_output(module, *args, env=env)
 
 
 def printed_credentials(stack_env: dict[str, str], output: str) -> KafkaSecurity:

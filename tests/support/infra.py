@@ -18,15 +18,20 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV = Path(os.environ.get("DEV_DIR", ROOT / ".dev"))
 
 
-def ensure_infrastructure() -> dict[str, str]:
-    """Run `scripts/infra.sh up` (idempotent) and return the services' environment."""
-    result = subprocess.run(
+def infra_up() -> subprocess.CompletedProcess[str]:
+    """`scripts/infra.sh up` (idempotent); the caller judges the result (the benchmarks too)."""
+    return subprocess.run(
         ["bash", str(ROOT / "scripts" / "infra.sh"), "up"],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
+
+
+def ensure_infrastructure() -> dict[str, str]:
+    """Run `scripts/infra.sh up` (idempotent) and return the services' environment."""
+    result = infra_up()
     if result.returncode != 0:
         pytest.fail(
             "Kafka/PostgreSQL could not be started by scripts/infra.sh up:\n"
@@ -34,6 +39,16 @@ def ensure_infrastructure() -> dict[str, str]:
             pytrace=False,
         )
     return read_env(DEV / "stack.env")
+
+
+def kafka_script(command: str) -> None:
+    """`scripts/kafka.sh start|stop`: the real broker stopped and started, for outage tests."""
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
 
 
 def read_env(path: Path) -> dict[str, str]:

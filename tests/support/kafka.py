@@ -3,6 +3,11 @@
 The broker is secured (TLS, SASL/SCRAM, ACLs): every client the tests make connects as the
 `tooling` principal, whose settings `scripts/stack_env.sh` writes into `$DEV_DIR/stack.env`
 (`connection()` for aiokafka, `tooling()` for FastStream's `make_broker`).
+
+The one Kafka reader of the tests: `collect` reads a topic from the beginning until what a
+test waits for is there; `end_offsets` marks where topics end now and `read_since` reads every
+message from such a mark up to the end (raw: key, headers and value as bytes); `produce` and
+`cloudevent` write a test's own messages.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.common.kafka_security import KafkaSecurity
 from shared import ce_headers
 from tests.support.infra import DEV, read_env
+
+PARTITIONS = 3  # scripts/create_topics.sh
 
 
 @functools.cache
@@ -32,6 +39,22 @@ def tooling() -> KafkaSecurity:
 def connection() -> dict[str, Any]:
     """aiokafka keyword arguments (TLS, SCRAM) of the `tooling` principal."""
     return tooling().aiokafka_kwargs()
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    value: bytes
+
+    def text(self) -> str:
+        parts = [self.key.decode(errors="replace") if self.key else ""]
+        parts += [f"{k}={v.decode(errors='replace')}" for k, v in self.headers]
+        parts.append(self.value.decode(errors="replace"))
+        return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -128,3 +151,64 @@ async def produce(
         )
     finally:
         await producer.stop()
+
+
+async def end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
+    """Where each partition of `topics` ends now (a mark for `read_since`)."""
+    return await _offsets(bootstrap, topics, first=False)
+
+
+async def start_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
+    """Where each partition of `topics` begins (what retention has kept): `read_since` from
+    these reads everything the topics hold."""
+    return await _offsets(bootstrap, topics, first=True)
+
+
+async def _offsets(
+    bootstrap: str, topics: tuple[str, ...], *, first: bool
+) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        found = await (consumer.beginning_offsets(tps) if first else consumer.end_offsets(tps))
+        return dict(found)
+    finally:
+        await consumer.stop()
+
+
+async def read_since(bootstrap: str, start: dict[TopicPartition, int]) -> list[Message]:
+    """Every message from `start` up to the current end of each partition."""
+    ends = await end_offsets(bootstrap, tuple(sorted({tp.topic for tp in start})))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **connection()
+    )
+    await consumer.start()
+    out: list[Message] = []
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            positions = {tp: await consumer.position(tp) for tp in start}
+            if all(positions[tp] >= ends[tp] for tp in start):
+                break
+            for tp, messages in (await consumer.getmany(timeout_ms=500)).items():
+                out.extend(
+                    Message(
+                        tp.topic,
+                        tp.partition,
+                        m.offset,
+                        m.key,
+                        tuple(m.headers or ()),
+                        m.value or b"",
+                    )
+                    for m in messages
+                    if m.offset < ends[tp]
+                )
+    finally:
+        await consumer.stop()
+    return out

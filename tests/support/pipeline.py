@@ -9,17 +9,20 @@ trace and the privacy test searches the spans as well as the log lines.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.infra import ROOT, service_env
+import httpx
+
+from tests.support.cli import cli_output
+from tests.support.infra import service_env
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.wait import eventually
 
 
 @dataclass
@@ -39,6 +42,13 @@ class Pipeline:
                 with contextlib.suppress(ValueError):
                     found.append(json.loads(line))
         return found
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook the demo receiver has verified so far."""
+        got: list[dict[str, Any]] = httpx.get(f"{self.receiver.url}/received", timeout=5).json()[
+            "deliveries"
+        ]
+        return got
 
     @property
     def all(self) -> list[ServiceProcess]:
@@ -82,26 +92,39 @@ def build_pipeline(stack: dict[str, str], workdir: Path, **overrides: str) -> Pi
     )
 
 
+def delivered(pipeline: Pipeline, referral_ids: set[str], timeout: float = 90) -> dict[str, Any]:
+    """The webhook of each referral (by referral id), once every one has been delivered; fails
+    naming those that never were."""
+    found: dict[str, Any] = {}
+
+    def all_delivered() -> dict[str, Any] | None:
+        nonlocal found
+        found = {
+            d["referral_id"]: d for d in pipeline.deliveries() if d["referral_id"] in referral_ids
+        }
+        return found if set(found) == referral_ids else None
+
+    return eventually(
+        all_delivered,
+        f"{len(referral_ids)} deliveries",
+        timeout=timeout,
+        last=lambda: f"not delivered: {sorted(referral_ids - set(found))}",
+    )
+
+
 def provision_demo_agency_env(env: dict[str, str], api_key: str) -> None:
     """Register the demo agency and its key (idempotent)."""
-    for args in (
-        ["agency-add", "demo-agency", "Demo referring agency"],
-        [
-            "key-create",
-            "demo-agency",
-            "--label",
-            "tests",
-            f"--token={api_key}",
-        ],  # may start with "-"
-    ):
-        subprocess.run(
-            [sys.executable, "-m", "services.intake", *args],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+    cli_output("services.intake", "agency-add", "demo-agency", "Demo referring agency", env=env)
+    # `--token=KEY`, not `--token KEY`: a generated key may start with "-".
+    cli_output(
+        "services.intake",
+        "key-create",
+        "demo-agency",
+        "--label",
+        "tests",
+        f"--token={api_key}",
+        env=env,
+    )
 
 
 def provision_demo_agency(pipeline: Pipeline) -> None:
@@ -121,3 +144,52 @@ def running(pipeline: Pipeline) -> Iterator[Pipeline]:
     finally:
         for process in reversed(pipeline.all):
             process.stop()
+
+
+class SharedPipeline:
+    """One pipeline for the modules that can share it; each test brings its own referrals.
+
+    The services' consumer groups are fixed, so two pipelines must never run at once: a module
+    that starts its own services calls `stop` first; the next `get` starts a fresh pipeline.
+    """
+
+    def __init__(self, stack: dict[str, str], workdir: Path, **overrides: str) -> None:
+        self._stack, self._workdir, self._overrides = stack, workdir, overrides
+        self._exit: ExitStack | None = None
+        self._pipeline: Pipeline | None = None
+        self.starts = 0
+
+    def get(self) -> Pipeline:
+        """The running pipeline (started now if it is not running)."""
+        if self._pipeline is None:
+            exits = ExitStack()
+            self._workdir.mkdir(parents=True, exist_ok=True)
+            built = build_pipeline(self._stack, self._workdir, **self._overrides)
+            self._pipeline = exits.enter_context(running(built))
+            self._exit = exits
+            self.starts += 1
+        return self._pipeline
+
+    def stop(self) -> None:
+        if self._exit is not None:
+            exits, self._exit, self._pipeline = self._exit, None, None
+            exits.close()
+
+
+@contextmanager
+def swapped_gateway(pipeline: Pipeline, **overrides: str) -> Iterator[Pipeline]:
+    """`pipeline` with its gateway restarted under `overrides` (same port, same consumer
+    group); the original gateway is started again afterwards, so the next module finds the
+    pipeline as it was."""
+    original = pipeline.gateway
+    env = {**original.env, **overrides}  # a copy: the four processes share one env dict
+    swapped = ServiceProcess(
+        "gateway-swapped", original.args, env, original.port, original.log_path.parent
+    )
+    original.stop()
+    try:
+        swapped.start().wait_ready("/readyz", timeout=90)
+        yield dataclasses.replace(pipeline, gateway=swapped)
+    finally:
+        swapped.stop()
+        original.start().wait_ready("/readyz", timeout=90)

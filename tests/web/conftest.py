@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.ops.scenario import OPS, end_offsets
+from tests.ops.scenario import OPS
+from tests.support.kafka import end_offsets
 from tests.support.pipeline import Pipeline, build_pipeline, running
 from tests.web.browser_support import CHROMIUM, neutral_site, run_async
 

@@ -10,9 +10,9 @@ import string
 import time
 from typing import Any
 
-import httpx
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.support import pipeline as pipelines
 from tests.support.pipeline import Pipeline
 from tests.web.browser_support import query, with_axe
 
@@ -62,14 +62,8 @@ def delivered(pipeline: Pipeline, stack: dict[str, str], reference: str) -> dict
         "SELECT referral_id, agency_id, channel FROM referrals WHERE submission_id LIKE $1",
         f"WEB-%-{reference}",
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        got = httpx.get(f"{pipeline.receiver.url}/received", timeout=5).json()
-        for delivery in got["deliveries"]:
-            if delivery["referral_id"] == str(row["referral_id"]):
-                return {**row, **delivery}
-        time.sleep(0.3)
-    raise AssertionError(f"referral {reference} was not delivered")
+    [delivery] = pipelines.delivered(pipeline, {str(row["referral_id"])}, timeout=60).values()
+    return {**row, **delivery}
 
 
 def timeline_states(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.ops.scenario import read_since
+from tests.support.kafka import read_since
 from tests.support.pipeline import Pipeline
 from tests.web.browser_support import (
     NEUTRAL_TITLE,
