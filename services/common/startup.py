@@ -35,7 +35,8 @@ from faststream.kafka import KafkaBroker
 from pydantic import SecretStr
 
 from services.common.db import apply_migrations, create_pool
-from services.common.outbox import OutboxRelay, OutboxTable, kafka_publisher
+from services.common.outbox import OutboxTable, kafka_publisher
+from services.common.outbox_relay import OutboxRelay
 from services.common.runtime import (
     BrokerStarter,
     TaskGroup,
@@ -52,7 +53,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class RelayOptions:
-    """How a service's outbox relay runs (see `services.common.outbox.OutboxRelay`)."""
+    """How a service's outbox relay runs (see `services.common.outbox_relay.OutboxRelay`)."""
 
     table: OutboxTable
     batch_size: int = 200

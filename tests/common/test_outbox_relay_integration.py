@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from services.common.outbox import OutboxMessage, OutboxPublishFailed, OutboxRelay
+from services.common.outbox import OutboxMessage
+from services.common.outbox_relay import OutboxPublishFailed, OutboxRelay
 from tests.common.outbox_scratch import TABLE, TIMEOUT, add_rows, in_transaction, rows, scratch_pool
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from services.common.outbox import OutboxMessage, OutboxRelay
+from services.common.outbox import OutboxMessage
+from services.common.outbox_relay import OutboxRelay
 from tests.common.outbox_scratch import TABLE, TIMEOUT, add_rows, listening, rows, scratch_pool
 from tests.support.wait import eventually_async
 

@@ -13,13 +13,8 @@ import asyncpg
 import pytest
 
 from services.common.db import create_pool
-from services.common.outbox import (
-    OutboxMessage,
-    OutboxPublishFailed,
-    OutboxRelay,
-    OutboxTable,
-    enqueue,
-)
+from services.common.outbox import OutboxMessage, OutboxTable, enqueue
+from services.common.outbox_relay import OutboxPublishFailed, OutboxRelay
 
 pytestmark = pytest.mark.integration
 
