@@ -21,6 +21,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,7 +37,6 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -84,11 +84,16 @@ def create_scram_user(
     _wait(admin.alter_user_scram_credentials([upsert]), "setting the SCRAM credential")
 
 
-def delete_scram_user(admin: AdminClient, name: str, *, sha256: bool = False) -> None:
-    """Remove `name`'s SCRAM credential: it can no longer authenticate (new connections)."""
-    mechanism = ScramMechanism.SCRAM_SHA_256 if sha256 else ScramMechanism.SCRAM_SHA_512
-    deletion = UserScramCredentialDeletion(name, mechanism)
-    _wait(admin.alter_user_scram_credentials([deletion]), "deleting the SCRAM credential")
+def disable_scram_user(admin: AdminClient, name: str, *, sha256: bool = False) -> None:
+    """Shut `name` out: its SCRAM credential is replaced by one of a random password nobody holds.
+
+    Not a deletion: on Kafka 4.1.1, once a SCRAM credential has been deleted, a restarted broker
+    (which replays the metadata log) refused every SCRAM login, of every principal, admin
+    included (reproduced here on the project's own broker: add a user, delete it, restart). So
+    a revoked principal keeps a credential record, unusable, and the metadata log never holds a
+    removal. `tests/security/test_kafka_restart_after_revoke_integration.py` keeps it so.
+    """
+    create_scram_user(admin, name, secrets.token_urlsafe(48), sha256=sha256)
 
 
 def bindings(principal: str, grant: Grant) -> list[AclBinding]:

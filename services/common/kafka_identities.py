@@ -139,14 +139,14 @@ def add(settings: AdminSettings, identity: Identity) -> Credentials:
 
 
 def revoke(settings: AdminSettings, identity: Identity) -> None:
-    """Delete the identity's ACLs, then its credential; its topics stay."""
+    """Delete the identity's ACLs, then make its credential unusable; its topics stay.
+
+    The credential is overwritten with a random password, not deleted (see
+    `kafka_admin.disable_scram_user`); revoking twice is harmless.
+    """
     admin = settings.client()
     kafka_admin.revoke(admin, identity.principal)
-    try:
-        kafka_admin.delete_scram_user(admin, identity.principal)
-    except kafka_admin.KafkaAdminError as exc:
-        if "RESOURCE_NOT_FOUND" not in str(exc):  # revoked before: nothing left to delete
-            raise
+    kafka_admin.disable_scram_user(admin, identity.principal)
 
 
 def credentials_text(credentials: Credentials, topics: tuple[str, ...]) -> str:

@@ -1,6 +1,6 @@
 """`services.common.kafka_admin` on the real broker: a principal added at run time (as agencies
 and providers will be) can authenticate and do exactly what it was granted, a `sync` takes back
-what is no longer granted, and `revoke` plus `delete_scram_user` shut it out."""
+what is no longer granted, and `revoke` plus `disable_scram_user` shut it out."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ async def test_a_principal_added_at_run_time_does_what_it_is_granted_and_no_more
         await _write(bootstrap, security, first)
 
     kafka_admin.revoke(admin, name)
-    kafka_admin.delete_scram_user(admin, name)
+    kafka_admin.disable_scram_user(admin, name)
     assert kafka_admin.acls_of(admin, name) == []
     with pytest.raises(KafkaConnectionError):  # its password no longer authenticates
         await _write(bootstrap, security, second)
