@@ -23,6 +23,7 @@ from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.common.kafka_consumer import stop_consumer
 from services.common.kafka_security import KafkaSecurity
 from shared import ce_headers
 from tests.support.infra import DEV, read_env
@@ -109,7 +110,7 @@ async def collect(
             if settle_until is not None and time.monotonic() >= settle_until:
                 break
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     return kept
 
 
@@ -176,7 +177,7 @@ async def _offsets(
         found = await (consumer.beginning_offsets(tps) if first else consumer.end_offsets(tps))
         return dict(found)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def read_since(bootstrap: str, start: dict[TopicPartition, int]) -> list[Message]:
@@ -210,5 +211,5 @@ async def read_since(bootstrap: str, start: dict[TopicPartition, int]) -> list[M
                     if m.offset < ends[tp]
                 )
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     return out

@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.kafka import bootstrap_list
+from services.common.kafka_consumer import stop_consumer
 from services.common.kafka_security import KafkaSecurity
 from services.common.lag import partitions
 from services.ops.domain import OpsRecord
@@ -64,7 +65,7 @@ async def records(
                     if follow or message.offset < ends[tp]:
                         yield _record(message)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def _all_reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
