@@ -7,7 +7,8 @@ Rules kept here:
 - the event id is the caller's (stable for what it reports), so a row the relay publishes twice
   is one event to every consumer.
 
-The router's `DecisionTx` and the gateway's referral, delivery and erasure transactions derive
+The router's `DecisionTx` and `DecisionBatchTx` (which holds its rows back to insert them in one
+statement) and the gateway's referral, delivery and erasure transactions derive
 from it; each passes its connection, its `OutboxTable` and its `Service`. `Emitter` is the seam
 the use cases see (the gateway's `ports` re-export it; test fakes implement it).
 """
@@ -20,7 +21,7 @@ from typing import Protocol
 import asyncpg
 from pydantic import BaseModel
 
-from services.common.outbox import OutboxTable, enqueue
+from services.common.outbox import OutboxMessage, OutboxTable, enqueue
 from services.common.outbox_events import cloudevent_message
 from shared import Service
 
@@ -62,4 +63,8 @@ class OutboxTx:
         message = cloudevent_message(
             self._service, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
         )
+        await self._queue(message)
+
+    async def _queue(self, message: OutboxMessage) -> None:
+        """Write the row now (a batch's transaction may hold rows back and write them at once)."""
         await enqueue(self._conn, self._outbox, message)

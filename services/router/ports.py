@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from pydantic import BaseModel
-
+from services.common.outbox_tx import Emitter  # the seam every store transaction offers
 from shared import Decision, ReferralReceived
+
+__all__ = ["Decide", "DecisionBatch", "DecisionUnit", "DecisionUnits", "Emitter", "Stored"]
 
 Decide = Callable[[ReferralReceived], Decision]
 
@@ -28,21 +28,6 @@ class Stored:
 
     decision: Decision
     events_queued: bool
-
-
-class Emitter(Protocol):
-    """Queues an event in the caller's transaction (the same shape as the gateway's)."""
-
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None: ...
 
 
 class DecisionUnit(Emitter, Protocol):

@@ -22,10 +22,8 @@ from typing import Final
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel
 
 from services.common.outbox import OutboxMessage, OutboxTable
-from services.common.outbox_events import cloudevent_message
 from services.common.outbox_tx import OutboxTx
 from services.common.telemetry import current_trace_headers
 from services.router.ports import Stored
@@ -91,12 +89,12 @@ _SAVE_ALL: Final = (
 )
 
 
-class DecisionBatchTx:
+class DecisionBatchTx(OutboxTx):
     """A batch's transaction (implements `ports.DecisionBatch`); its events are inserted at the
     end of the block, before the commit, each with the trace context it was emitted in."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
+        super().__init__(conn, OUTBOX, Service.ROUTER)
         self._queued: list[OutboxMessage] = []
 
     async def save_all(self, decided: Sequence[tuple[ReferralReceived, Decision]]) -> set[UUID]:
@@ -124,22 +122,10 @@ class DecisionBatchTx:
     def unit(self, referral_id: UUID) -> DecisionTx:
         return DecisionTx(self._conn, referral_id)
 
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        message = cloudevent_message(
-            Service.ROUTER, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
-        )
-        # The trace is the one current now (the record's), as `outbox.enqueue` takes it.
+    async def _queue(self, message: OutboxMessage) -> None:
+        # Held back for `flush`, with the trace current now (the record's), as `enqueue` takes it.
         headers = current_trace_headers() | message.headers
-        self._queued.append(OutboxMessage(topic, key, headers, message.payload))
+        self._queued.append(OutboxMessage(message.topic, message.key, headers, message.payload))
 
     async def flush(self) -> None:
         """Insert the queued events (one pipelined statement) and wake the relay once."""
