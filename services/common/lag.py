@@ -11,7 +11,7 @@ Rules kept here:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list
 
 async def group_lag(
     bootstrap: str,
-    groups: dict[str, tuple[str, ...]],
+    groups: Mapping[str, tuple[str, ...]],
     *,
     security: KafkaSecurity | None = None,
 ) -> list[PartitionLag]:
@@ -120,7 +120,7 @@ async def group_lag(
 
 
 def expand_patterns(
-    groups: dict[str, tuple[str, ...]], existing: Iterable[str]
+    groups: Mapping[str, tuple[str, ...]], existing: Iterable[str]
 ) -> dict[str, tuple[str, ...]]:
     """Each group's topics, a subscription pattern (an entry starting `^`, as the identity
     topics' subscribers declare) standing for every existing topic it matches; a group that

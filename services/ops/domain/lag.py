@@ -9,7 +9,8 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Final
 
 from services.common.lag import PartitionLag
@@ -18,19 +19,21 @@ from shared import topics
 
 __all__ = ["CONSUMER_GROUPS", "PartitionLag", "render_lag"]
 
-CONSUMER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
-    "intake-submissions": (topics.REFERRALS_SUBMITTED,),
-    # Subscribed by pattern: measured on every per-agency (per-provider) topic that exists.
-    "intake-agency-submissions": (topics.SUBMISSIONS_TOPIC_PATTERN,),
-    "intake-timeline": (topics.REFERRALS_DECIDED,),
-    "intake-timeline-ops": (topics.OPS_EVENTS,),
-    "router": (topics.REFERRALS_RECEIVED,),
-    "provider-gateway-received": (topics.REFERRALS_RECEIVED,),
-    "provider-gateway-decisions": (topics.REFERRALS_DECIDED,),
-    "provider-gateway-responses": (topics.ASSIGNMENTS_RESPONSES,),
-    "provider-gateway-provider-responses": (topics.RESPONSES_TOPIC_PATTERN,),
-    "provider-gateway-erasures": (topics.OPS_EVENTS,),
-}
+CONSUMER_GROUPS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "intake-submissions": (topics.REFERRALS_SUBMITTED,),
+        # Subscribed by pattern: measured on every per-agency (per-provider) topic that exists.
+        "intake-agency-submissions": (topics.SUBMISSIONS_TOPIC_PATTERN,),
+        "intake-timeline": (topics.REFERRALS_DECIDED,),
+        "intake-timeline-ops": (topics.OPS_EVENTS,),
+        "router": (topics.REFERRALS_RECEIVED,),
+        "provider-gateway-received": (topics.REFERRALS_RECEIVED,),
+        "provider-gateway-decisions": (topics.REFERRALS_DECIDED,),
+        "provider-gateway-responses": (topics.ASSIGNMENTS_RESPONSES,),
+        "provider-gateway-provider-responses": (topics.RESPONSES_TOPIC_PATTERN,),
+        "provider-gateway-erasures": (topics.OPS_EVENTS,),
+    }
+)
 
 
 def render_lag(rows: Iterable[PartitionLag]) -> str:

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -24,11 +27,13 @@ from shared import DeadLetter, OpsAlert, OpsEvent
 from shared.topics import OPS_ALERTS, OPS_DEADLETTER, OPS_EVENTS
 
 OpsModel = OpsEvent | OpsAlert | DeadLetter
-MODEL_OF_TOPIC: dict[str, type[OpsModel]] = {
-    OPS_EVENTS: OpsEvent,
-    OPS_ALERTS: OpsAlert,
-    OPS_DEADLETTER: DeadLetter,
-}
+MODEL_OF_TOPIC: Final[Mapping[str, type[OpsModel]]] = MappingProxyType(
+    {
+        OPS_EVENTS: OpsEvent,
+        OPS_ALERTS: OpsAlert,
+        OPS_DEADLETTER: DeadLetter,
+    }
+)
 OPS_TOPICS = tuple(MODEL_OF_TOPIC)
 
 

@@ -16,8 +16,10 @@ Rules kept here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 from uuid import UUID
 
@@ -45,12 +47,14 @@ class State(StrEnum):
 
 
 # The answers a provider may give from each state (contact implies acceptance).
-TRANSITIONS: Final[dict[State, frozenset[ResponseStatus]]] = {
-    State.ASSIGNED: frozenset(ResponseStatus),
-    State.ACCEPTED: frozenset({ResponseStatus.CONTACTED, ResponseStatus.DECLINED}),
-    State.CONTACTED: frozenset(),
-    State.DECLINED: frozenset(),
-}
+TRANSITIONS: Final[Mapping[State, frozenset[ResponseStatus]]] = MappingProxyType(
+    {
+        State.ASSIGNED: frozenset(ResponseStatus),
+        State.ACCEPTED: frozenset({ResponseStatus.CONTACTED, ResponseStatus.DECLINED}),
+        State.CONTACTED: frozenset(),
+        State.DECLINED: frozenset(),
+    }
+)
 
 
 def assignment_id(referral_id: UUID, round_no: int) -> str:

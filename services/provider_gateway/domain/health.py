@@ -17,9 +17,11 @@ No clock of its own: `now` is passed in, so tests need no waiting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 
 
@@ -41,21 +43,23 @@ C, OP, H = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
 # (state, signal) -> next state. A failure of an attempt sent before the breaker opened changes
 # nothing once it is open: only the probe decides, so one outage is one opening.
-TRANSITIONS: Final[dict[tuple[BreakerState, Signal], BreakerState]] = {
-    (C, Signal.ANSWERED): C,
-    (C, Signal.FAILED): C,
-    (C, Signal.TRIPPED): OP,
-    (OP, Signal.ANSWERED): C,
-    (OP, Signal.FAILED): OP,
-    (OP, Signal.TRIPPED): OP,
-    (OP, Signal.PROBE_TAKEN): H,
-    (OP, Signal.PROBE_FAILED): OP,
-    (H, Signal.ANSWERED): C,
-    (H, Signal.FAILED): H,
-    (H, Signal.TRIPPED): H,
-    (H, Signal.PROBE_TAKEN): H,  # the last probe timed out unanswered: a new one
-    (H, Signal.PROBE_FAILED): OP,
-}
+TRANSITIONS: Final[Mapping[tuple[BreakerState, Signal], BreakerState]] = MappingProxyType(
+    {
+        (C, Signal.ANSWERED): C,
+        (C, Signal.FAILED): C,
+        (C, Signal.TRIPPED): OP,
+        (OP, Signal.ANSWERED): C,
+        (OP, Signal.FAILED): OP,
+        (OP, Signal.TRIPPED): OP,
+        (OP, Signal.PROBE_TAKEN): H,
+        (OP, Signal.PROBE_FAILED): OP,
+        (H, Signal.ANSWERED): C,
+        (H, Signal.FAILED): H,
+        (H, Signal.TRIPPED): H,
+        (H, Signal.PROBE_TAKEN): H,  # the last probe timed out unanswered: a new one
+        (H, Signal.PROBE_FAILED): OP,
+    }
+)
 
 
 class InvalidBreakerTransition(ValueError):
