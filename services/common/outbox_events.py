@@ -8,19 +8,17 @@ Rules kept here:
   reports (derived from the referral, never random), so a row published twice by the relay is
   one event to every consumer.
 
-Intake builds the same row by hand and can call `emit` here with its `OutboxTable` and `Service`
-instead; the store transactions use it through `outbox_tx.OutboxTx`.
+Intake's handler and every store transaction (`outbox_tx.OutboxTx.emit`) build their rows here.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
 from pydantic import BaseModel
 
 from services.common.kafka import source_uri
-from services.common.outbox import OutboxMessage, OutboxTable, enqueue
+from services.common.outbox import OutboxMessage
 from shared import Service, ce_headers
 
 
@@ -39,22 +37,3 @@ def cloudevent_message(
         type=ce_type, source=source_uri(service), time=at, subject=key, id=event_id
     )
     return OutboxMessage(topic, key, headers, event.model_dump_json().encode())
-
-
-async def emit(
-    conn: asyncpg.Connection,
-    table: OutboxTable,
-    service: Service,
-    event: BaseModel,
-    *,
-    topic: str,
-    key: str | None,
-    ce_type: str,
-    event_id: str,
-    at: datetime,
-) -> None:
-    """Queue `event` in the caller's transaction; the relay publishes it once that commits."""
-    message = cloudevent_message(
-        service, event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
-    )
-    await enqueue(conn, table, message)
