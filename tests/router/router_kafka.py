@@ -100,6 +100,21 @@ async def stored(dsn: str, ids: list[UUID]) -> tuple[int, int]:
     return int(row["rows"]), int(row["published"])
 
 
+async def published_ids(dsn: str, ids: list[UUID]) -> set[str]:
+    """Which of `ids` the router's `decisions` table has marked published (Kafka acknowledged
+    their decision and the relay's mark committed)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT referral_id FROM decisions"
+            " WHERE referral_id = ANY($1::uuid[]) AND published_at IS NOT NULL",
+            ids,
+        )
+    finally:
+        await conn.close()
+    return {str(r["referral_id"]) for r in rows}
+
+
 async def stored_at_least(dsn: str, ids: list[UUID], count: int, timeout: float = 60) -> int:
     """Poll until `count` of `ids` are stored (the router is mid-stream); how many were."""
     deadline = asyncio.get_running_loop().time() + timeout
