@@ -8,10 +8,12 @@ trace and the privacy test searches the spans as well as the log lines.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,10 @@ from typing import Any
 
 import httpx
 
+from services.ops.domain import CONSUMER_GROUPS
 from tests.support.cli import cli_output
 from tests.support.infra import service_env
+from tests.support.kafka_groups import skip_to_end
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.wait import eventually
 
@@ -131,8 +135,18 @@ def provision_demo_agency(pipeline: Pipeline) -> None:
     provision_demo_agency_env(pipeline.intake.env, pipeline.api_key)
 
 
+def start_at_topic_ends(pipeline: Pipeline) -> dict[str, int]:
+    """Commit the services' consumer groups at the current end of their topics (they are idle:
+    no pipeline runs), so this pipeline's work is its tests' own referrals, not a backlog that
+    earlier tests left on the topics (run in a thread: a caller may be inside an event loop)."""
+    bootstrap = pipeline.intake.env["KAFKA_BOOTSTRAP_SERVERS"]
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, skip_to_end(bootstrap, CONSUMER_GROUPS)).result()
+
+
 @contextmanager
 def running(pipeline: Pipeline) -> Iterator[Pipeline]:
+    start_at_topic_ends(pipeline)
     provision_demo_agency(pipeline)
     try:
         pipeline.receiver.start().wait_ready("/healthz", timeout=30)
