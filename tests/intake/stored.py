@@ -14,10 +14,10 @@ import asyncpg
 
 from services.common import sealing
 from services.common.postcode_data import load_postcode_index
+from services.intake.adapters.sealer import ReferralSealer
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain.erasure import ErasureChannel, ErasureRequest
 from services.intake.handlers import accept_submission
-from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 from tests.support.infra import DEV, ROOT, read_env, service_env
 

@@ -19,9 +19,9 @@ import pytest
 
 from services.common.postcode_data import load_postcode_index
 from services.common.sealing import EnvKek
+from services.intake.adapters.sealer import ReferralSealer
 from services.intake.adapters.store import IntakeStore
 from services.intake.handlers import accept_submission
-from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
 from tests.support.infra import DEV, read_env
