@@ -43,11 +43,20 @@ def ensure_infrastructure() -> dict[str, str]:
 
 def kafka_script(command: str) -> None:
     """`scripts/kafka.sh start|stop`: the real broker stopped and started, for outage tests."""
+    _script("kafka.sh", command, timeout=180)
+
+
+def postgres_script(command: str) -> None:
+    """`scripts/postgres.sh start|stop`: the real PostgreSQL stopped and started."""
+    _script("postgres.sh", command, timeout=120)
+
+
+def _script(name: str, command: str, *, timeout: float) -> None:
     subprocess.run(
-        ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
+        ["bash", str(ROOT / "scripts" / name), command],
         check=True,
         capture_output=True,
-        timeout=180,
+        timeout=timeout,
     )
 
 
