@@ -33,9 +33,12 @@ _RESET = "SELECT pg_advisory_unlock_all"  # asyncpg's reset of a released connec
 
 
 @pytest.fixture
-async def counted(stack_env: dict[str, str]) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
+async def counted(
+    stack_env: dict[str, str], pool: asyncpg.Pool
+) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
     """A pool like intake's (JSONB codec), of one connection, that records each statement it
-    sends once warm (asyncpg's one-off type introspection of a connection is not counted)."""
+    sends once warm (asyncpg's one-off type introspection of a connection is not counted).
+    `pool` (conftest) applies intake's migrations first, so the module runs on a fresh database."""
     sent: list[str] = []
 
     async def init(conn: asyncpg.Connection) -> None:
