@@ -43,7 +43,7 @@ from services.intake.adapters.store import key_digest
 from services.intake.config import IntakeSettings
 from services.intake.domain import SubmissionRefused
 from services.intake.domain.erasure import ErasureChannel, ErasureOutcome, ErasureRequest
-from services.intake.erasure import erase_referral, run_retention
+from services.intake.handlers import erase_referral, run_retention
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

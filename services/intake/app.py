@@ -1,12 +1,13 @@
 """Intake's process: FastAPI with the lifespan that starts the wired intake, and its edge.
 
-HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id} (`api.py`), /healthz, /readyz,
-       /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD, 503);
-       POST /operator/v1/referrals/{referral_id}/erasure (`operator_api.py`, operators' token);
+HTTP:  POST /v1/referrals, GET /v1/referrals/{referral_id} (`api/referrals.py`), /healthz,
+       /readyz, /metrics; the shared edge of `services.common.http` (size limit, auth first, HEAD)
+       and its error answers (`services.common.http_errors`);
+       POST /operator/v1/referrals/{referral_id}/erasure (`api/operator.py`, operators' token);
        the web referral form (`web/`).
 Kafka: `referrals.submitted.<agency>.v1` and `referrals.submitted.v1` -> accepted, or
        `referrals.rejected.v1` through the outbox; `referrals.decided.v1` and `ops.events.v1`
-       -> the status timeline (`bootstrap.py`, `subscribers.py`, `handlers.py`).
+       -> the status timeline (`bootstrap.py`, `subscribers.py`, `handlers/`).
 The start-up and shutdown order is the shared one (`services.common.startup`): the sealer is
 made before the broker starts, the retention job runs beside the outbox relay.
 """
@@ -14,17 +15,14 @@ made before the broker starts, the retention job runs beside the outbox relay.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.db import UNAVAILABLE
-from services.common.http import BearerAuth, BodySizeLimit, HeadAsGet, unavailable_handler
+from services.common.http import BearerAuth, BodySizeLimit, HeadAsGet
+from services.common.http_errors import add_error_handlers
 from services.common.startup import service_app, service_lifespan
-from services.intake.api import add_referral_routes
+from services.intake.api import add_operator_auth, add_operator_routes, add_referral_routes
 from services.intake.bootstrap import MIGRATIONS, Intake, bootstrap, relay_options
 from services.intake.config import IntakeSettings
-from services.intake.http_errors import http_error_handler, validation_error_handler
-from services.intake.operator_api import add_operator_auth, add_operator_routes
+from services.intake.domain.errors import request_errors
 from services.intake.web import mount_web, web_form
 
 __all__ = ["MIGRATIONS", "create_app"]
@@ -71,7 +69,5 @@ def _add_edge(app: FastAPI, intake: Intake) -> None:
     app.add_middleware(BearerAuth, authenticate=lambda token: intake.store.agency_for_token(token))  # noqa: PLW0108
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeadAsGet)
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.add_exception_handler(StarletteHTTPException, http_error_handler)
-    for unavailable in UNAVAILABLE:
-        app.add_exception_handler(unavailable, unavailable_handler)
+    # Every error answer is the shared one; fields are named as paths into the submission.
+    add_error_handlers(app, invalid="the submission is not valid", name_fields=request_errors)

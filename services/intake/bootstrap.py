@@ -26,12 +26,11 @@ from services.common.postcode_data import load_postcode_index
 from services.common.sealing import EnvKek
 from services.common.startup import RelayOptions, ServiceCore
 from services.intake.adapters.erasure_store import ErasureStore
+from services.intake.adapters.sealer import ReferralSealer
 from services.intake.adapters.store import OUTBOX, IntakeStore
 from services.intake.config import IntakeSettings
 from services.intake.domain import Acceptance
-from services.intake.erasure import retention_schedule
-from services.intake.handlers import accept_submission
-from services.intake.sealing import ReferralSealer
+from services.intake.handlers import accept_submission, retention_schedule
 from services.intake.subscribers import Wiring, register_subscribers
 from shared import ReferralSubmission, Service
 

@@ -7,7 +7,7 @@ points from the adapter to the use case, never back. Values crossing a seam are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,8 +16,8 @@ from uuid import UUID
 from services.common.outbox import OutboxMessage
 from services.common.sealing import WrappedKey
 from services.intake.domain import Acceptance
-from services.intake.sealing import SealedReferral
-from shared import FieldError, ReferralSubmission
+from services.intake.domain.erasure import Erasure, ErasureRequest
+from shared import FieldError, ReferralSubmission, RoutingFacts, SealedSubmission
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,17 @@ class TimelineReader(Protocol):
     ) -> tuple[str, list[TimelineEntry]] | None: ...
 
 
+@dataclass(frozen=True)
+class SealedReferral:
+    """What intake keeps and publishes of one accepted submission."""
+
+    submission: SealedSubmission | ReferralSubmission
+    routing: RoutingFacts
+    data_key: WrappedKey | None
+
+
 class Sealer(Protocol):
-    """Seals a submission under a new data key for `referral_id` (see `services.intake.sealing`)."""
+    """Seals a submission under a new data key for `referral_id` (`adapters.sealer`)."""
 
     def __call__(
         self, referral_id: UUID, submission: ReferralSubmission, received_at: datetime
@@ -154,3 +163,18 @@ class Accept(Protocol):
         idempotency_key: str | None,
         channel: str,
     ) -> Acceptance: ...
+
+
+class ErasurePort(Protocol):
+    """Erases one referral in one transaction; finds those due for retention."""
+
+    async def erase(
+        self,
+        request: ErasureRequest,
+        at: datetime,
+        announce: Callable[[UUID], Sequence[OutboxMessage]],
+    ) -> Erasure: ...
+
+    async def retention_candidates(
+        self, cutoff: datetime, closing_states: frozenset[str], limit: int
+    ) -> list[UUID]: ...

@@ -24,21 +24,11 @@ from uuid import UUID
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Security
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.db import UNAVAILABLE
-from services.common.http import (
-    BearerAuth,
-    BodySizeLimit,
-    HeadAsGet,
-    error_docs,
-    http_error_handler,
-    unavailable_handler,
-)
+from services.common.http import BearerAuth, BodySizeLimit, HeadAsGet
+from services.common.http_errors import add_error_handlers, error_docs, field_error
 from services.provider_gateway.domain import (
     InvalidTransition,
     NotCurrentAssignment,
@@ -58,27 +48,6 @@ class ResponseRecorded(BaseModel):
     provider: Provider
     state: str
     duplicate: bool
-
-
-def error(status: int, detail: str, field: str, code: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": detail, "errors": [{"field": field, "code": code, "message": message}]},
-        status_code=status,
-    )
-
-
-async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    """422 naming each field at fault; never the input, which may hold personal data."""
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {
-            "field": ".".join(str(p) for p in e.get("loc", ())),
-            "code": str(e.get("type")),
-            "message": str(e.get("msg")),
-        }
-        for e in exc.errors()
-    ]
-    return JSONResponse({"detail": "the answer is not valid", "errors": errors}, status_code=422)
 
 
 def provider_for_key(keys: Mapping[Provider, SecretStr], token: str) -> Provider | None:
@@ -128,16 +97,14 @@ def add_provider_api(
     app.add_middleware(BearerAuth, authenticate=authenticator(keys))
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeadAsGet)
-    app.add_exception_handler(StarletteHTTPException, http_error_handler)
-    for unavailable in UNAVAILABLE:
-        app.add_exception_handler(unavailable, unavailable_handler)
+    # Every error answer is the shared one; a 422 names each field as the framework locates it.
+    add_error_handlers(app, invalid="the answer is not valid")
     add_fetch_route(app, store, fetches, opener, caller=caller, now=ctx.now)
     add_response_route(app, store, ctx)
 
 
 def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Context) -> None:
-    """Add the callback route (and its 422 handler) to `app`."""
-    app.add_exception_handler(RequestValidationError, validation_error)
+    """Add the callback route to `app`."""
 
     @app.post(
         "/v1/assignments/{referral_id}/response",
@@ -152,7 +119,7 @@ def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Co
         provider: Annotated[Provider, Depends(caller)],
     ) -> Any:
         if response.provider is not provider:
-            return error(
+            return field_error(
                 403,
                 "a provider answers only for itself",
                 "provider",
@@ -160,7 +127,7 @@ def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Co
                 "is not the provider this API key belongs to",
             )
         if response.referral_id != referral_id:
-            return error(
+            return field_error(
                 422,
                 "the answer is not valid",
                 "referral_id",
@@ -172,7 +139,7 @@ def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Co
             async with store().referral(referral_id) as tx:
                 answered = await record_response(tx, response, channel="http", ctx=ctx)
         except NotCurrentAssignment:
-            return error(
+            return field_error(
                 404,
                 "no current assignment",
                 "referral_id",
@@ -180,7 +147,7 @@ def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Co
                 "has no current assignment of yours",
             )
         except ReferralErased:
-            return error(
+            return field_error(
                 410,
                 "erased",
                 "referral_id",
@@ -188,7 +155,7 @@ def add_response_route(app: FastAPI, store: Callable[[], ReferralUnits], ctx: Co
                 "this referral's personal data was erased: it cannot be handed on",
             )
         except InvalidTransition:
-            return error(
+            return field_error(
                 409,
                 "the assignment cannot take this answer now",
                 "status",

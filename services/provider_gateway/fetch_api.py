@@ -29,7 +29,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.common.http import error_docs
+from services.common.http_errors import error_docs, field_error
 from services.common.sealing import DataKeyDestroyed
 from services.provider_gateway.domain import ReferralErased
 from services.provider_gateway.ports import Opener, ReferralUnits
@@ -61,10 +61,7 @@ class CurrentAssignment(BaseModel):
 
 
 def _error(status: int, detail: str, code: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": detail, "errors": [{"field": "referral_id", "code": code, "message": message}]},
-        status_code=status,
-    )
+    return field_error(status, detail, "referral_id", code, message)
 
 
 # Stateful testing (schemathesis) and readers follow an assignment to its answer.

@@ -2,6 +2,9 @@
 
 - every service is laid out the same way: `bootstrap.py`, `app.py`, `subscribers.py`,
   `ports.py`, handlers (`handlers.py` or `handlers/`), `domain/`, `adapters/`;
+- a service's top level holds only the shape's modules (`bootstrap`, `app`, `config`,
+  `__main__`, `subscribers`, `ports`, `handlers` and its HTTP entry points `*api.py`); the rest
+  lives in its packages (`handlers/`, `domain/`, `adapters/`, `api/`, ...);
 - no module of a `domain/` holds mutable state at module level (a dict, list or set built
   there: tables are `MappingProxyType`, `frozenset` or tuples);
 - no file of code is over 250 lines (generated files aside: `schemas/`, `docs/`).
@@ -33,6 +36,22 @@ def test_every_service_has_the_common_shape(service: str) -> None:
     if not ((home / "handlers.py").exists() or (home / "handlers").is_dir()):
         missing.append("handlers")
     assert missing == [], f"services/{service} lacks {missing}"
+
+
+_TOP_LEVEL = frozenset(
+    {"__init__", "__main__", "bootstrap", "app", "config", "subscribers", "ports", "handlers"}
+)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_keeps_only_the_shapes_modules_at_its_top_level(service: str) -> None:
+    home = ROOT / "services" / service
+    others = sorted(
+        module.name
+        for module in home.glob("*.py")
+        if module.stem not in _TOP_LEVEL and not module.name.endswith("api.py")
+    )
+    assert others == [], f"services/{service} keeps {others} outside the shape's packages"
 
 
 def _mutable_globals(path: Path) -> list[str]:

@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.common.db import apply_migrations, create_pool
 from services.intake.bootstrap import MIGRATIONS
 from shared import ReferralSubmission
 from tests.intake.ingress import Ingress, start_intake
+from tests.support.infra import migrated_pool
 from tests.support.kafka import connection
 from tests.support.processes import ServiceProcess
 
@@ -81,9 +81,5 @@ def ingress(
 @pytest.fixture
 async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
     """A pool on intake's database, its migrations applied."""
-    pool = await create_pool(stack_env["INTAKE_DATABASE_URL"], max_size=4)
-    try:
-        await apply_migrations(pool, MIGRATIONS)
+    async with migrated_pool(stack_env["INTAKE_DATABASE_URL"], MIGRATIONS, max_size=4) as pool:
         yield pool
-    finally:
-        await pool.close()

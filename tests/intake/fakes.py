@@ -18,10 +18,10 @@ from uuid import UUID, uuid4
 
 from services.common.outbox import OutboxMessage
 from services.common.sealing import EnvKek, WrappedKey
+from services.intake.adapters.sealer import ReferralSealer
 from services.intake.domain import Acceptance
 from services.intake.handlers import accept_submission
 from services.intake.ports import StatusChange, StoredReferral
-from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 
 

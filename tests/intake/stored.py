@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,12 +13,13 @@ import asyncpg
 
 from services.common import sealing
 from services.common.postcode_data import load_postcode_index
+from services.intake.adapters.sealer import ReferralSealer
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain.erasure import ErasureChannel, ErasureRequest
 from services.intake.handlers import accept_submission
-from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
-from tests.support.infra import DEV, ROOT, read_env, service_env
+from tests.support.cli import run_cli
+from tests.support.infra import DEV, read_env, service_env
 
 NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
 
@@ -100,12 +100,4 @@ def request(rid: UUID) -> ErasureRequest:
 
 
 def cli(stack_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.intake", *args],
-        cwd=ROOT,
-        env=service_env(stack_env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("services.intake", *args, env=service_env(stack_env), timeout=60)

@@ -19,9 +19,9 @@ import pytest
 
 from services.common.postcode_data import load_postcode_index
 from services.common.sealing import EnvKek
+from services.intake.adapters.sealer import ReferralSealer
 from services.intake.adapters.store import IntakeStore
 from services.intake.handlers import accept_submission
-from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
 from tests.support.infra import DEV, read_env
@@ -33,9 +33,12 @@ _RESET = "SELECT pg_advisory_unlock_all"  # asyncpg's reset of a released connec
 
 
 @pytest.fixture
-async def counted(stack_env: dict[str, str]) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
+async def counted(
+    stack_env: dict[str, str], pool: asyncpg.Pool
+) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
     """A pool like intake's (JSONB codec), of one connection, that records each statement it
-    sends once warm (asyncpg's one-off type introspection of a connection is not counted)."""
+    sends once warm (asyncpg's one-off type introspection of a connection is not counted).
+    `pool` (conftest) applies intake's migrations first, so the module runs on a fresh database."""
     sent: list[str] = []
 
     async def init(conn: asyncpg.Connection) -> None:

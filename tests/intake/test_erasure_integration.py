@@ -22,7 +22,7 @@ import pytest
 from services.common import sealing
 from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.domain.erasure import ErasureOutcome
-from services.intake.erasure import erase_referral
+from services.intake.handlers import erase_referral
 from shared import ReferralSubmission
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED
 from tests.intake.stored import NOW, accepted, request, state_of

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.intake.errors import field_path, validation_errors
+from services.intake.domain.errors import field_path, validation_errors
 from shared import ReferralSubmission
 
 

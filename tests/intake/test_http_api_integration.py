@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -14,22 +12,14 @@ from fastapi.testclient import TestClient
 
 from services.intake.app import create_app
 from services.intake.config import IntakeSettings
-from tests.support.infra import ROOT, service_env
+from tests.support.cli import cli_output
+from tests.support.infra import service_env
 
 pytestmark = pytest.mark.integration
 
 
 def _admin(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.intake", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
+    return cli_output("services.intake", *args, env=env, timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.http import ErrorBody
+from services.common.http_errors import ErrorBody
 from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 from tests.intake.test_http_api_integration import _admin

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -41,7 +39,8 @@ from tests.intake.fuzz_values import (
     paths_of,
     splice,
 )
-from tests.support.infra import ROOT, service_env
+from tests.support.cli import cli_output
+from tests.support.infra import service_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -65,14 +64,7 @@ def token(stack_env: dict[str, str]) -> str:
     env = service_env(stack_env)
     value = f"fz_{secrets.token_urlsafe(24)}"
     for args in (["agency-add", AGENCY, "Fuzzing"], ["key-create", AGENCY, "--token", value]):
-        subprocess.run(
-            [sys.executable, "-m", "services.intake", *args],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        cli_output("services.intake", *args, env=env, timeout=60)
     return value
 
 

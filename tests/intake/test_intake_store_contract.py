@@ -18,12 +18,12 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from services.common.db import apply_migrations, create_pool
 from services.common.outbox import OutboxMessage
 from services.intake.adapters.store import IntakeStore
 from services.intake.bootstrap import MIGRATIONS
 from services.intake.ports import StatusChange
 from tests.intake.fakes import FakeStore
+from tests.support.infra import migrated_pool
 
 AT = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
 Store = FakeStore | IntakeStore
@@ -152,12 +152,8 @@ class TestFakeStore(IntakeStoreContract):
 class TestPostgresStore(IntakeStoreContract):
     @pytest.fixture
     async def pool(self, stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-        pool = await create_pool(stack_env["INTAKE_DATABASE_URL"], max_size=2)
-        try:
-            await apply_migrations(pool, MIGRATIONS)
+        async with migrated_pool(stack_env["INTAKE_DATABASE_URL"], MIGRATIONS) as pool:
             yield pool
-        finally:
-            await pool.close()
 
     @pytest.fixture
     async def store(self, pool: asyncpg.Pool) -> AsyncIterator[IntakeStore]:

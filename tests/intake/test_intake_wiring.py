@@ -1,6 +1,6 @@
 """Intake's Kafka wiring with FastStream's TestKafkaBroker: no real broker, a fake store.
 
-Rules shown here (bootstrap.py, subscribers.py, handlers.py, services/common/kafka.py and
+Rules shown here (bootstrap.py, subscribers.py, handlers/, services/common/kafka.py and
 outbox.py): a submission on `referrals.submitted.v1` from a configured agency publishes nothing
 itself but queues its ReferralReceived and the ops copy in the store's transaction, and the
 relay's publisher puts it on `referrals.received.v1` keyed by the new referral id; an invalid

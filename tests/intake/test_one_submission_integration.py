@@ -16,6 +16,7 @@ import pytest
 from services.common.db import create_pool
 from services.common.postcode_data import load_postcode_index
 from services.common.sealing import EnvKek
+from services.intake.adapters.sealer import ReferralSealer
 from services.intake.adapters.store import IntakeStore
 from services.intake.domain import (
     Acceptance,
@@ -23,7 +24,6 @@ from services.intake.domain import (
     SubmissionConflict,
 )
 from services.intake.handlers import accept_submission
-from services.intake.sealing import ReferralSealer
 from shared import ReferralSubmission
 from shared.topics import REFERRALS_RECEIVED
 from tests.support.infra import DEV, read_env

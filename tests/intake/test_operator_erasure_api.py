@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from services.common.outbox import OutboxMessage
+from services.intake.api import add_operator_auth, add_operator_routes
 from services.intake.domain.erasure import Erasure, ErasureOutcome, ErasureRequest
-from services.intake.operator_api import add_operator_auth, add_operator_routes
 
 TOKEN = "op_0123456789abcdef0123"
 

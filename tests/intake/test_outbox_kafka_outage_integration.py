@@ -3,7 +3,6 @@ arrives on `referrals.received.v1` exactly once (real broker, real PostgreSQL)."
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,22 +12,13 @@ import httpx
 import pytest
 
 from shared.topics import REFERRALS_RECEIVED
-from tests.support.infra import ROOT, service_env
+from tests.support.infra import kafka_script, service_env
 from tests.support.kafka import collect
 from tests.support.pipeline import provision_demo_agency_env
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
 N = 25
-
-
-def kafka(command: str) -> None:
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
 
 
 @pytest.fixture
@@ -42,13 +32,13 @@ def intake(stack_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess
         yield process
     finally:
         process.stop()
-        kafka("start")
+        kafka_script("start")
 
 
 async def test_referrals_accepted_while_kafka_is_down_all_arrive_once_it_is_back(
     intake: ServiceProcess, stack_env: dict[str, str], example_submission: dict[str, Any]
 ) -> None:
-    kafka("stop")
+    kafka_script("stop")
     headers = {"Authorization": f"Bearer {stack_env['DEMO_AGENCY_API_KEY']}"}
     referral_ids: set[str] = set()
     async with httpx.AsyncClient(base_url=intake.url, headers=headers, timeout=10) as client:
@@ -60,7 +50,7 @@ async def test_referrals_accepted_while_kafka_is_down_all_arrive_once_it_is_back
             referral_ids.add(response.json()["referral_id"])
     assert len(referral_ids) == N
 
-    kafka("start")
+    kafka_script("start")
     records = await collect(
         stack_env["KAFKA_BOOTSTRAP_SERVERS"],
         REFERRALS_RECEIVED,

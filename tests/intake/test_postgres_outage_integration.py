@@ -3,7 +3,6 @@ and started by the project's own script: this checkout's instance only)."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -12,23 +11,15 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.support.infra import ROOT, service_env
+from tests.support.infra import postgres_script, service_env
 from tests.support.pipeline import provision_demo_agency_env
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 
 # A fast PostgreSQL restart must not leave intake refusing work for long.
 RECOVERY_BUDGET_SECONDS = 5.0
-
-
-def _postgres(command: str) -> None:
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "postgres.sh"), command],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
 
 
 def _post(url: str, token: str, body: dict[str, Any]) -> httpx.Response:
@@ -50,19 +41,22 @@ def test_postgres_down_is_503_and_intake_accepts_again_seconds_after_it_returns(
         # Warm the pool: several connections that the restart will break.
         for _ in range(4):
             assert _post(intake.url, token, example_submission).status_code == 201
-        _postgres("stop")
+        postgres_script("stop")
         try:
             down = _post(intake.url, token, example_submission)
             ready = httpx.get(f"{intake.url}/readyz", timeout=30)
         finally:
-            _postgres("start")
+            postgres_script("start")
         started = time.monotonic()
-        statuses = []
-        while time.monotonic() - started < 60:
+        statuses: list[int] = []
+
+        def accepted() -> bool:
             statuses.append(_post(intake.url, token, example_submission).status_code)
-            if statuses[-1] == 201:
-                break
-            time.sleep(0.2)
+            return statuses[-1] == 201
+
+        eventually(
+            accepted, "intake accepting again", timeout=60, interval=0.2, last=lambda: statuses
+        )
         recovery = time.monotonic() - started
         print(f"intake: accepting again {recovery:.1f} s after PostgreSQL restarted ({statuses})")
     finally:

@@ -18,7 +18,7 @@ import pytest
 
 from services.intake.adapters.erasure_store import ErasureStore
 from services.intake.adapters.store import IntakeStore
-from services.intake.erasure import retention_step, run_retention
+from services.intake.handlers import retention_step, run_retention
 from services.intake.ports import StatusChange
 from tests.intake.stored import accepted, cli, state_of, stored_at
 

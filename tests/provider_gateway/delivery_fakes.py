@@ -31,7 +31,7 @@ from services.provider_gateway.domain.health import (
 from services.provider_gateway.handlers.delivery import attempt
 from services.provider_gateway.ports import AttemptResult, Claimed, Opener
 from shared import Pathway, Priority, Provider
-from tests.provider_gateway.gateway_fakes import Emitted, RecordsEmits, clear_only
+from tests.provider_gateway.gateway_fakes import clear_only
 from tests.provider_gateway.gateway_samples import (
     API_KEYS,
     SECRETS,
@@ -39,6 +39,7 @@ from tests.provider_gateway.gateway_samples import (
     decision_for,
     received_event,
 )
+from tests.support.emits import Emitted, RecordsEmits
 
 URL = "https://juno.example/webhooks"
 

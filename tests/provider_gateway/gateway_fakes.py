@@ -19,38 +19,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
 from services.provider_gateway.domain import State
 from services.provider_gateway.ports import AssignmentRow
 from shared import Assignment, Decision, ProviderResponse, ReferralReceived, SealedSubmission
-
-
-@dataclass
-class Emitted:
-    topic: str
-    key: str | None
-    event: BaseModel
-    event_id: str
-
-
-class RecordsEmits:
-    """`emit` of the fakes' transactions (an `Emitter`): each queued event is recorded."""
-
-    def _recorded(self, emitted: Emitted) -> None:
-        raise NotImplementedError
-
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        self._recorded(Emitted(topic, key, event, event_id))
+from tests.support.emits import Emitted, RecordsEmits
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
 from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.support.kafka import connection, tooling
 from tests.support.processes import free_port
+from tests.support.wait import eventually_async
 
 T = TypeVar("T")
 
@@ -33,15 +33,13 @@ T = TypeVar("T")
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "condition"
 ) -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.2)
+    """`tests.support.wait.eventually_async` with this harness's defaults: an empty answer (no
+    rows yet) counts as not yet."""
+
+    async def found() -> T | None:
+        return (await probe()) or None
+
+    return await eventually_async(found, what, timeout=timeout, interval=0.2)
 
 
 @asynccontextmanager

@@ -9,8 +9,6 @@ A module uses it with `pytestmark = [..., pytest.mark.usefixtures("receiver_work
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +29,9 @@ from tests.provider_gateway.gateway_harness import (
     serving,
 )
 from tests.provider_gateway.gateway_samples import decision_for, received_event
+from tests.support.cli import cli_output
 from tests.support.cloudevents_check import Marks, mark
-from tests.support.infra import ROOT, service_env
+from tests.support.infra import service_env
 
 TOPICS = [
     "ops.events.v1",
@@ -127,16 +126,9 @@ async def gateway(stack_env: dict[str, str], topic_marks: Marks) -> AsyncIterato
 
 def cli(gateway: Gateway, *args: str) -> str:
     """Run the gateway's command line against the same database; returns its output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "services.provider_gateway", *args],
-        env=service_env(gateway.stack),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    return cli_output(
+        "services.provider_gateway", *args, env=service_env(gateway.stack), timeout=60
     )
-    return done.stdout
 
 
 async def _ready(api: httpx.AsyncClient) -> bool:

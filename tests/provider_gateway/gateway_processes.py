@@ -11,9 +11,6 @@ database may still hold other runs' deliveries.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,9 +28,11 @@ from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
 from shared.topics import REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.provider_gateway.gateway_harness import rows
 from tests.provider_gateway.gateway_samples import decision_for, received_event
-from tests.support.infra import ROOT, service_env
+from tests.support.cli import cli_output
+from tests.support.infra import service_env
 from tests.support.kafka import connection
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.wait import eventually
 
 PROVIDERS = ("nwa", "juno", "equation")
 RESET_ENDPOINTS = (
@@ -69,16 +68,19 @@ class Processes:
         self, referral_ids: Iterable[UUID], *, at_least: int, timeout: float = 90.0
     ) -> dict[str, dict[str, Any]]:
         ids = list(referral_ids)
-        deadline = time.monotonic() + timeout
         found: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
+
+        def enough() -> dict[str, dict[str, Any]] | None:
+            nonlocal found
             found = self.received(ids)
-            if len(found) >= at_least:
-                return found
-            time.sleep(0.1)
-        raise AssertionError(
-            f"{len(found)} of {at_least} referrals reached the receiver in {timeout} s\n"
-            f"gateway log:\n{self.gateway.tail()}"
+            return found if len(found) >= at_least else None
+
+        return eventually(
+            enough,
+            f"{at_least} referrals at the receiver",
+            timeout=timeout,
+            interval=0.1,
+            last=lambda: f"{len(found)} arrived\ngateway log:\n{self.gateway.tail()}",
         )
 
 
@@ -158,14 +160,7 @@ def processes(stack: dict[str, str], workdir: Path, **gateway_env: str) -> Itera
     )
     # The schema exists and every endpoint is enabled with a closed breaker (another test may
     # have left one disabled or open).
-    subprocess.run(
-        [sys.executable, "-m", "services.provider_gateway", "migrate"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    cli_output("services.provider_gateway", "migrate", env=env, timeout=60)
     asyncio.run(rows(started.dsn, RESET_ENDPOINTS))
     try:
         receiver.start().wait_ready("/healthz", timeout=30)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.intake.examples import SUBMISSION_EXAMPLES
+from services.intake.api.examples import SUBMISSION_EXAMPLES
 from shared import Decision, ReferralReceived
 
 # The contract's example submission, as intake's OpenAPI document shows it (one copy of it).

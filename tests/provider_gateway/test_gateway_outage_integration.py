@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -29,6 +30,7 @@ from tests.provider_gateway.gateway_processes import (
     publish_referrals,
     webhook_deliveries,
 )
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -36,13 +38,8 @@ OUTAGE_SECONDS = 20.0
 RECOVERY_BOUND_SECONDS = 15.0
 
 
-def _wait(probe: object, what: str, timeout: float, running: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{running.gateway.tail()}")
+def _wait(probe: Callable[[], bool], what: str, timeout: float, running: Processes) -> None:
+    eventually(probe, what, timeout=timeout, interval=0.2, last=running.gateway.tail)
 
 
 def test_after_an_outage_every_waiting_delivery_arrives_soon_after_the_provider_answers(

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -27,6 +28,7 @@ from tests.provider_gateway.gateway_processes import (
     publish_referrals,
     webhook_deliveries,
 )
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -50,17 +52,22 @@ def running(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Processes]:
 
 def _all_delivered(running: Processes, ids: list[UUID], timeout: float = 90.0) -> None:
     """Wait until the gateway has recorded every webhook delivery of `ids` as delivered."""
-    deadline = time.monotonic() + timeout
     states: dict[str, int] = {}
-    while time.monotonic() < deadline:
+
+    def delivered() -> bool:
         found = asyncio.run(webhook_deliveries(running.dsn, ids))
-        states = {}
+        states.clear()
         for r in found.values():
             states[r["state"]] = states.get(r["state"], 0) + 1
-        if states.get("delivered") == len(ids):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"webhook deliveries by state: {states}\n{running.gateway.tail()}")
+        return states.get("delivered") == len(ids)
+
+    eventually(
+        delivered,
+        "every webhook delivery recorded as delivered",
+        timeout=timeout,
+        interval=0.2,
+        last=lambda: f"by state: {states}\n{running.gateway.tail()}",
+    )
 
 
 def test_a_provider_down_for_a_while_gets_every_referral_once_when_it_is_back(
@@ -72,14 +79,15 @@ def test_a_provider_down_for_a_while_gets_every_referral_once_when_it_is_back(
     ids = asyncio.run(publish_referrals(running.bootstrap, n))
 
     # Down: every referral's webhook is refused at least twice before the provider comes back.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = asyncio.run(webhook_deliveries(running.dsn, ids))
-        if len(found) == n and all(r["attempts"] >= 2 for r in found.values()):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"not every delivery failed twice: {found}")
+    found: dict[str, dict[str, Any]] = {}
+
+    def failed_twice() -> bool:
+        found.update(asyncio.run(webhook_deliveries(running.dsn, ids)))
+        return len(found) == n and all(r["attempts"] >= 2 for r in found.values())
+
+    eventually(
+        failed_twice, "every delivery failed twice", timeout=60, interval=0.2, last=found.copy
+    )
     assert running.received(ids) == {}
     running.control_all()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import _AsyncGeneratorContextManager
 from uuid import UUID
@@ -10,12 +9,12 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from services.common.db import apply_migrations, create_pool
 from services.provider_gateway.adapters.referral_store import ReferralStore, ReferralTx
 from services.provider_gateway.bootstrap import MIGRATIONS
 from services.provider_gateway.ports import ReferralUnits
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.referral_store_contract import ReferralStoreContract, T
+from tests.support.infra import migrated_pool, queued_events
 
 
 class TestFakeReferralStore(ReferralStoreContract):
@@ -39,22 +38,16 @@ class TestPostgresReferralStore(ReferralStoreContract):
 
     @pytest.fixture
     async def store(self, stack_env: dict[str, str]) -> AsyncIterator[ReferralStore]:
-        pool = await create_pool(stack_env["GATEWAY_DATABASE_URL"], max_size=2)
-        await apply_migrations(pool, MIGRATIONS)
-        self._pool = pool
-        store = _Tracked(pool)
-        try:
-            yield store
-        finally:
-            await forget(pool, store.ids)
-            await pool.close()
+        async with migrated_pool(stack_env["GATEWAY_DATABASE_URL"], MIGRATIONS) as pool:
+            self._pool = pool
+            store = _Tracked(pool)
+            try:
+                yield store
+            finally:
+                await forget(pool, store.ids)
 
     async def queued(self, store: ReferralUnits, referral_id: UUID) -> list[tuple[str, str]]:
-        rows = await self._pool.fetch(
-            "SELECT topic, headers FROM outbox WHERE message_key = $1 ORDER BY outbox_id",
-            str(referral_id),
-        )
-        return [(r["topic"], _headers(r["headers"])["ce_id"]) for r in rows]
+        return await queued_events(self._pool, str(referral_id))
 
     async def plant_erased(self, store: ReferralUnits, referral_id: UUID) -> None:
         assert isinstance(store, _Tracked)
@@ -77,12 +70,6 @@ class _Tracked(ReferralStore):
     def referral(self, referral_id: UUID) -> _AsyncGeneratorContextManager[ReferralTx]:
         self.ids.append(referral_id)
         return super().referral(referral_id)
-
-
-def _headers(value: object) -> dict[str, str]:
-    parsed = json.loads(value) if isinstance(value, str) else value
-    assert isinstance(parsed, dict)
-    return {str(k): str(v) for k, v in parsed.items()}
 
 
 async def forget(pool: asyncpg.Pool, ids: list[UUID]) -> None:

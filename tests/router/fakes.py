@@ -3,7 +3,8 @@
 `FakeDecisionStore` keeps the store's rules (`adapters/store.py`, checked against it by
 `test_router_store_contract.py`): one decision per referral, the first stored wins; a
 transaction's decision, marks and outbox rows are kept if it ends and dropped if it raises; the
-outbox rows are the messages the real store would queue (built by the same function).
+outbox rows are the messages the real store would queue (built by the same function), recorded
+by the fakes' shared `emit` (`tests/support/emits.py`).
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
-
 from services.common.outbox import OutboxMessage
-from services.common.outbox_events import cloudevent_message
 from services.router.ports import Stored
 from shared import Decision, ReferralReceived, Service
+from tests.support.emits import Emitted, RecordsEmits
 
 
 class StoreDown(Exception):
@@ -57,7 +55,7 @@ class FakeDecisionStore:
         return taken
 
 
-class FakeDecisionTx:
+class FakeDecisionTx(RecordsEmits):
     """One referral's transaction: changes staged, applied on commit."""
 
     def __init__(self, store: FakeDecisionStore, referral_id: UUID) -> None:
@@ -86,27 +84,8 @@ class FakeDecisionTx:
         self._decision = Stored(current.decision, events_queued=True)
         return True
 
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        self._queued.append(
-            cloudevent_message(
-                Service.ROUTER,
-                event,
-                topic=topic,
-                key=key,
-                ce_type=ce_type,
-                event_id=event_id,
-                at=at,
-            )
-        )
+    def _recorded(self, emitted: Emitted) -> None:
+        self._queued.append(emitted.message(Service.ROUTER))
 
     def commit(self) -> None:
         if self._decision is not None:
@@ -116,7 +95,7 @@ class FakeDecisionTx:
         self._store.outbox.extend(self._queued)
 
 
-class FakeBatchTx:
+class FakeBatchTx(RecordsEmits):
     """A batch's transaction: one referral's staged changes per referral, applied together."""
 
     def __init__(self, store: FakeDecisionStore) -> None:
@@ -132,19 +111,8 @@ class FakeBatchTx:
         self.save_all_calls += 1
         return {r.referral_id for r, d in decided if await self.unit(r.referral_id).save(r, d)}
 
-    async def emit(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None:
-        await self._queued.emit(
-            event, topic=topic, key=key, ce_type=ce_type, event_id=event_id, at=at
-        )
+    def _recorded(self, emitted: Emitted) -> None:
+        self._queued._recorded(emitted)
 
     def commit(self) -> None:
         for unit in self._units.values():

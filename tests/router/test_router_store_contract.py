@@ -9,7 +9,6 @@ stored before the outbox (events not queued) is marked queued once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import _AsyncGeneratorContextManager
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from services.common.db import apply_migrations, create_pool
 from services.router.adapters.store import DecisionStore, DecisionTx
 from services.router.bootstrap import MIGRATIONS
 from services.router.engine import CachedRules, Router
@@ -28,6 +26,7 @@ from shared.cloudevents import TYPE_DECIDED
 from shared.topics import REFERRALS_DECIDED
 from tests.router.conftest import FakeDirectory, MakeReceived
 from tests.router.fakes import FakeDecisionStore
+from tests.support.infra import migrated_pool, queued_events
 
 T1 = datetime(2026, 11, 20, 10, 17, tzinfo=UTC)
 
@@ -157,22 +156,16 @@ class TestPostgresDecisionStore(DecisionStoreContract):
 
     @pytest.fixture
     async def store(self, stack_env: dict[str, str]) -> AsyncIterator[DecisionStore]:
-        pool = await create_pool(stack_env["ROUTER_DATABASE_URL"], max_size=2)
-        await apply_migrations(pool, MIGRATIONS)
-        self._pool = pool
-        store = _Tracked(pool)
-        try:
-            yield store
-        finally:
-            await _forget(pool, store.ids)
-            await pool.close()
+        async with migrated_pool(stack_env["ROUTER_DATABASE_URL"], MIGRATIONS) as pool:
+            self._pool = pool
+            store = _Tracked(pool)
+            try:
+                yield store
+            finally:
+                await _forget(pool, store.ids)
 
     async def queued(self, store: DecisionUnits, referral_id: UUID) -> list[tuple[str, str]]:
-        rows = await self._pool.fetch(
-            "SELECT topic, headers FROM outbox WHERE message_key = $1 ORDER BY outbox_id",
-            str(referral_id),
-        )
-        return [(r["topic"], _headers(r["headers"])["ce_id"]) for r in rows]
+        return await queued_events(self._pool, str(referral_id))
 
     async def plant_unpublished(
         self, store: DecisionUnits, referral: ReferralReceived, decision: Decision
@@ -196,12 +189,6 @@ class _Tracked(DecisionStore):
     def referral(self, referral_id: UUID) -> _AsyncGeneratorContextManager[DecisionTx]:
         self.ids.append(referral_id)
         return super().referral(referral_id)
-
-
-def _headers(value: object) -> dict[str, str]:
-    parsed = json.loads(value) if isinstance(value, str) else value
-    assert isinstance(parsed, dict)
-    return {str(k): str(v) for k, v in parsed.items()}
 
 
 async def _forget(pool: asyncpg.Pool, ids: list[UUID]) -> None:

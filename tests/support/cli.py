@@ -14,26 +14,6 @@ import sys
 from tests.support.infra import ROOT
 
 
-def run_cli(
-    module: str,
-    *args: str,
-    env: dict[str, str] | None = None,
-    stdin: str | None = None,
-    timeout: float = 120.0,
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m module args` (text in and out); the exit status is the caller's to judge."""
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        input=stdin,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def run_cli_bytes(
     module: str,
     *args: str,
@@ -41,7 +21,7 @@ def run_cli_bytes(
     stdin: bytes | None = None,
     timeout: float = 120.0,
 ) -> subprocess.CompletedProcess[bytes]:
-    """`run_cli` for commands whose input or output a test compares byte for byte."""
+    """Run `python -m module args`, bytes in and out; the exit status is the caller's to judge."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         input=stdin,
@@ -51,6 +31,26 @@ def run_cli_bytes(
         timeout=timeout,
         check=False,
     )
+
+
+def run_cli(
+    module: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    """`run_cli_bytes` as text (UTF-8, newlines made `\\n`, as `subprocess.run(text=True)`)."""
+    done = run_cli_bytes(
+        module, *args, env=env, stdin=None if stdin is None else stdin.encode(), timeout=timeout
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, _text(done.stdout), _text(done.stderr)
+    )
+
+
+def _text(data: bytes) -> str:
+    return data.decode().replace("\r\n", "\n").replace("\r", "\n")
 
 
 def cli_output(

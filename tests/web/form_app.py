@@ -12,8 +12,8 @@ from uuid import uuid4
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.common.http import BodySizeLimit
 from services.intake.domain import Acceptance, SubmissionRefused, text_problems
-from services.intake.http_errors import BodySizeLimit
 from services.intake.web import WebForm, mount_web
 from services.intake.web.drafts import DraftCipher, Sessions
 from services.intake.web.guards import RateLimit

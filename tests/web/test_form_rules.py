@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.intake.errors import validation_errors
+from services.intake.domain.errors import validation_errors
 from services.intake.web.form import CONTACT, DETAILS, build_submission, form_errors
 from shared import ReferralSubmission
 

@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from services.intake.domain import Acceptance
-from services.intake.errors import validation_errors
+from services.intake.domain.errors import validation_errors
 from services.intake.web import pages
 from services.intake.web.drafts import Draft, Sessions
 from services.intake.web.form import CONTACT, DETAILS, FIELDS, form_errors

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
-from services.intake.errors import validation_errors
+from services.intake.domain.errors import validation_errors
 from services.intake.web import pages
 from services.intake.web.drafts import Draft
 from services.intake.web.flow import Accept, FormPages, WebForm, kind_of, now

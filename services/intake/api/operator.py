@@ -24,10 +24,12 @@ from fastapi import FastAPI, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 
-from services.common.http import BearerAuth, error_docs, error_response
+from services.common.http import BearerAuth
+from services.common.http_errors import error_docs, error_response
 from services.intake.domain import SubmissionRefused
 from services.intake.domain.erasure import ErasureChannel, ErasureOutcome, ErasureRequest
-from services.intake.erasure import ErasurePort, erase_referral
+from services.intake.handlers import erase_referral
+from services.intake.ports import ErasurePort
 from shared import FieldError
 
 log = structlog.get_logger(__name__)

@@ -9,10 +9,9 @@ operator's HTTP endpoint only call these.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
 from uuid import UUID
 
 import structlog
@@ -31,25 +30,13 @@ from services.intake.domain.erasure import (
     request_problems,
     retention_cutoff,
 )
+from services.intake.ports import ErasurePort
 from shared import ce_headers
 from shared.cloudevents import TYPE_OPS_EVENT
 from shared.topics import OPS_EVENTS
 
 SOURCE = "urn:nottssas:intake"
 log = structlog.get_logger(__name__)
-
-
-class ErasurePort(Protocol):
-    async def erase(
-        self,
-        request: ErasureRequest,
-        at: datetime,
-        announce: Callable[[UUID], Sequence[OutboxMessage]],
-    ) -> Erasure: ...
-
-    async def retention_candidates(
-        self, cutoff: datetime, closing_states: frozenset[str], limit: int
-    ) -> list[UUID]: ...
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,11 @@
 """Sealing at intake: the one place a clear submission becomes the sealed referral everyone
 else sees (issue 14).
 
+An adapter, not a handler: it makes each referral's data key (fresh random key material,
+wrapped under the key-encryption key ring) the way the clock and the id source make times and
+ids, behind the `Sealer` seam of `ports`; the acceptance use case only calls it, and the tests'
+fakes can stand in for it. Its value type (`SealedReferral`) is the seam's, in `ports`.
+
 Rules kept here:
 - each accepted referral gets its own data key, made here and stored (wrapped) by the store in
   the same transaction as the referral row and its outbox rows;
@@ -13,23 +18,16 @@ Rules kept here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from services.common.postcodes import PostcodeDirectory
 from services.common.routing_facts import routing_facts
-from services.common.sealing import KeyEncryptionKey, WrappedKey, new_data_key, seal_submission
-from shared import ReferralSubmission, RoutingFacts, SealedSubmission
+from services.common.sealing import KeyEncryptionKey, new_data_key, seal_submission
+from services.intake.ports import SealedReferral
+from shared import ReferralSubmission
 
-
-@dataclass(frozen=True)
-class SealedReferral:
-    """What intake keeps and publishes of one accepted submission."""
-
-    submission: SealedSubmission | ReferralSubmission
-    routing: RoutingFacts
-    data_key: WrappedKey | None
+__all__ = ["ReferralSealer", "SealedReferral"]
 
 
 class ReferralSealer:

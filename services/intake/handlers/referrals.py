@@ -35,6 +35,7 @@ from services.intake.domain import (
     rejected_ops_event,
     text_problems,
 )
+from services.intake.domain.errors import validation_errors
 from services.intake.domain.rejection import (
     ops_rejection_id,
     rejection_code,
@@ -43,7 +44,6 @@ from services.intake.domain.rejection import (
     unknown_agency_header,
 )
 from services.intake.domain.timeline import TIMELINE_STATES
-from services.intake.errors import validation_errors
 from services.intake.ports import (
     Accept,
     KafkaSubmission,

@@ -24,9 +24,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from services.common.http import error_docs, error_response
+from services.common.http_errors import error_docs, error_response
+from services.intake.api.examples import SUBMISSION_EXAMPLES
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
-from services.intake.examples import SUBMISSION_EXAMPLES
 from services.intake.ports import Accept, TimelineReader
 from shared import FieldError, ReferralSubmission
 
