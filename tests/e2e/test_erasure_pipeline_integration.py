@@ -39,6 +39,7 @@ from tests.e2e.erasure_scenario import (
 )
 from tests.support.cli import run_cli
 from tests.support.pipeline import Pipeline, swapped_gateway
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -174,14 +175,28 @@ def test_ops_the_status_and_trace_still_show_the_timeline(scenario: Scenario) ->
     assert states[0] == "received"
     assert {"decided", "erased"} <= set(states)
     assert status["status"] == "erased"
-    events = topic_records(scenario.stack, OPS_EVENTS, rid)
-    by_service = {(r.json()["service"], r.json()["state"]) for r in events}
-    assert {
+    expected = {
         ("intake", "received"),
         ("intake", "erased"),
         ("provider_gateway", "delivered"),
         ("provider_gateway", "erased"),
-    } <= by_service
+    }
+    seen: set[tuple[str, str]] = set()
+
+    def every_step_announced() -> bool:
+        # The gateway's steps leave through its own relay, a moment after intake's timeline
+        # shows the erasure: read the topic until they are there.
+        events = topic_records(scenario.stack, OPS_EVENTS, rid)
+        seen.update((r.json()["service"], r.json()["state"]) for r in events)
+        return expected <= seen
+
+    eventually(
+        every_step_announced,
+        "every step on ops.events.v1",
+        timeout=60,
+        interval=1.0,
+        last=lambda: f"seen {sorted(seen)}",
+    )
     trace = run_cli("services.ops", "trace", rid, env=scenario.pipeline.intake.env, timeout=60)
     assert trace.returncode == 0, trace.stderr
     for state in ("received", "decided", "delivered", "erased"):
