@@ -18,6 +18,7 @@ import structlog
 
 from services.common.loops import run_loop
 from services.common.outbox import OutboxMessage
+from services.common.outbox_events import cloudevent_message
 from services.intake.domain import SubmissionRefused
 from services.intake.domain.erasure import (
     CLOSING_STATES,
@@ -31,11 +32,10 @@ from services.intake.domain.erasure import (
     retention_cutoff,
 )
 from services.intake.ports import ErasurePort
-from shared import ce_headers
+from shared import Service
 from shared.cloudevents import TYPE_OPS_EVENT
 from shared.topics import OPS_EVENTS
 
-SOURCE = "urn:nottssas:intake"
 log = structlog.get_logger(__name__)
 
 
@@ -60,15 +60,18 @@ async def erase_referral(
 
     def announce(referral_id: UUID) -> list[OutboxMessage]:
         event = erased_ops_event(replace(request, referral_id=referral_id), at)
-        headers = ce_headers(
-            type=TYPE_OPS_EVENT,
-            source=SOURCE,
-            time=at,
-            subject=str(referral_id),
-            id=f"ops:erased:{referral_id}",
-        )
-        payload = event.model_dump_json().encode()
-        return [OutboxMessage(OPS_EVENTS, str(referral_id), headers, payload)]
+        key = str(referral_id)
+        return [
+            cloudevent_message(
+                Service.INTAKE,
+                event,
+                topic=OPS_EVENTS,
+                key=key,
+                ce_type=TYPE_OPS_EVENT,
+                event_id=f"ops:erased:{key}",
+                at=at,
+            )
+        ]
 
     return await store.erase(request, at, announce)
 
