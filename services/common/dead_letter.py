@@ -1,9 +1,10 @@
 """The dead-letter edge of every consumer: a poison message is set aside, alerted and acked.
 
 Rules kept here:
-- a message that cannot be parsed or validated (a poison message) is published, by reference
-  and with its reason, to `ops.deadletter.v1` and then acknowledged, so it never blocks its
-  partition; any other error propagates and the subscriber's ack policy redelivers it;
+- a message that cannot be parsed or validated (a poison message) is dead-lettered, by
+  reference and with its reason, to `ops.deadletter.v1` and then acknowledged, so it never
+  blocks its partition; any other error propagates and the subscriber's ack policy redelivers
+  it;
 - a dead letter carries only what the system minted or validated: its key and subject are the
   original key if that is a referral id (a UUID), else the key's digest; its `error_fields`
   name only fields of the contract (`edge.safe_field`); each raises a `dead_lettered` alert
