@@ -1,13 +1,22 @@
 """The dead-letter edge of every consumer: a poison message is set aside, alerted and acked.
 
 Rules kept here:
-- a message that cannot be parsed or validated (a poison message) is published, by reference
-  and with its reason, to `ops.deadletter.v1` and then acknowledged, so it never blocks its
-  partition; any other error propagates and the subscriber's ack policy redelivers it;
+- a message that cannot be parsed or validated (a poison message) is dead-lettered, by
+  reference and with its reason, to `ops.deadletter.v1` and then acknowledged, so it never
+  blocks its partition; any other error propagates and the subscriber's ack policy redelivers
+  it;
 - a dead letter carries only what the system minted or validated: its key and subject are the
   original key if that is a referral id (a UUID), else the key's digest; its `error_fields`
   name only fields of the contract (`edge.safe_field`); each raises a `dead_lettered` alert
-  on `ops.alerts.v1` (aggregated per topic and minute, `dead_letter_alerts`).
+  on `ops.alerts.v1` (aggregated per topic and minute, `dead_letter_alerts`);
+- a dead letter's id (and `ce_id`) is derived from the record (`ops_ids.dead_letter_id`:
+  service, source topic, partition, offset, reason), so the same poison record dead-lettered
+  again, after a redelivery, is the same dead letter;
+- dead letters and their alerts are queued on the service's own outbox (`ops_outbox.OutboxOps`,
+  passed as `ops` by each service's `bootstrap.py`), each in its own short transaction, and the
+  service's relay publishes them; if the database cannot take one, the error propagates and the
+  poison message is not acknowledged: it is redelivered, and dead-lettered, later. Without `ops`
+  (a broker with no database: the wiring tests) they are published at once (`BrokerOps`).
 Re-exported by `services.common.kafka`, where the services import it from.
 """
 
@@ -18,7 +27,6 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 import structlog
 from faststream import BaseMiddleware, StreamMessage
@@ -27,7 +35,8 @@ from pydantic import ValidationError
 
 from services.common.dead_letter_alerts import DeadLetterAlerts
 from services.common.edge import PoisonMessage, raise_edge_fault, safe_field, safe_key
-from services.common.kafka_publish import publish_event
+from services.common.ops_ids import dead_letter_id
+from services.common.ops_outbox import BrokerOps, OpsSink
 from shared import DeadLetter, OpsAlert, Service, field_errors
 from shared.cloudevents import TYPE_DEADLETTER, TYPE_OPS_ALERT
 from shared.topics import OPS_ALERTS, OPS_DEADLETTER
@@ -66,13 +75,15 @@ def dead_letter_middleware(
     *,
     alert_window_seconds: float = 60.0,
     dead_letter: DeadLetterer | None = None,
+    ops: OpsSink | None = None,
 ) -> Callable[..., BaseMiddleware]:
     """Broker middleware that dead-letters poison messages, raises their alert, and acks them.
 
-    `dead_letter` (from `dead_letterer`) lets a batch subscriber share the middleware's alerts.
+    `dead_letter` (from `dead_letterer`) lets a batch subscriber share the middleware's alerts;
+    `ops` is where they go (the service's outbox; see the module's rules).
     """
     letter = dead_letter or dead_letterer(
-        service, broker_ref, alert_window_seconds=alert_window_seconds
+        service, broker_ref, alert_window_seconds=alert_window_seconds, ops=ops
     )
 
     class DeadLetterMiddleware(BaseMiddleware):
@@ -90,21 +101,25 @@ def dead_letter_middleware(
 
 
 def dead_letterer(
-    service: Service, broker_ref: Callable[[], KafkaBroker], *, alert_window_seconds: float = 60.0
+    service: Service,
+    broker_ref: Callable[[], KafkaBroker],
+    *,
+    alert_window_seconds: float = 60.0,
+    ops: OpsSink | None = None,
 ) -> DeadLetterer:
-    """Publishes one poison record's dead letter (by reference, with its reason) and its alert.
+    """Queues one poison record's dead letter (by reference, with its reason) and its alert.
 
     What the middleware does with a poison message, for a batch subscriber to call per record.
+    Raises if `ops` cannot take them (the record is then not acknowledged).
     """
+    sink: OpsSink = ops if ops is not None else BrokerOps(service, broker_ref)
 
     async def raise_alert(alert: OpsAlert) -> None:
-        await publish_event(
-            broker_ref(),
+        await sink.send(
             alert,
             topic=OPS_ALERTS,
             key=None,
             ce_type=TYPE_OPS_ALERT,
-            service=service,
             event_id=str(alert.alert_id),
             at=alert.at,
         )
@@ -114,26 +129,25 @@ def dead_letterer(
     async def _dead_letter(record: Any, exc: BaseException) -> None:
         topic = getattr(record, "topic", "unknown")
         reason, fields = _reason(exc)
+        partition, offset = getattr(record, "partition", None), getattr(record, "offset", None)
         letter = DeadLetter(
-            dead_letter_id=uuid4(),
+            dead_letter_id=dead_letter_id(service, topic, partition, offset, reason),
             at=datetime.now(UTC),
             service=service,
             source_topic=topic,
-            source_partition=getattr(record, "partition", None),
-            source_offset=getattr(record, "offset", None),
+            source_partition=partition,
+            source_offset=offset,
             reason_code=reason,
             error_fields=sorted({_as_code(f) for f in fields})[:50],
         )
         key = safe_key(getattr(record, "key", None))
-        await publish_event(
-            broker_ref(),
+        await sink.send(
             letter,
             topic=OPS_DEADLETTER,
             key=key,
             ce_type=TYPE_DEADLETTER,
-            service=service,
-            subject=key,
             event_id=str(letter.dead_letter_id),
+            at=letter.at,
         )
         log.warning(
             "message dead-lettered",

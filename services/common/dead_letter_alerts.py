@@ -8,6 +8,8 @@ Rules kept here:
   a burst of poison is two alerts a minute per topic however large it is, and none goes
   uncounted;
 - an alert carries ids and codes only: service, topic, reason code, count. Never a key;
+- an alert's id is derived from its window (`ops_ids.dead_letter_alert_id`: service, topic, the
+  window's start, `first` or `flush`), so an alert whose queuing is retried is one alert;
 - a held count is flushed by a timer task; if the process stops first, the count is lost but
   each dead letter is still on `ops.deadletter.v1`, which is the record; the alert is the bell.
 """
@@ -20,10 +22,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from uuid import uuid4
 
 import structlog
 
+from services.common.ops_ids import dead_letter_alert_id
 from shared import AlertKind, OpsAlert, Service
 
 log = structlog.get_logger(__name__)
@@ -33,6 +35,7 @@ WINDOW_SECONDS = 60.0
 @dataclass
 class _Window:
     ends: float
+    started: datetime  # on the wall clock: what the window's alert ids are derived from
     held: int = 0
     reason_code: str = ""
     flusher: asyncio.Task[None] | None = None
@@ -52,17 +55,21 @@ class DeadLetterAlerts:
         *,
         window_seconds: float = WINDOW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._service = service
         self._publish = publish
         self._window = window_seconds
         self._clock = clock
+        self._now = now
         self._windows: dict[str, _Window] = {}
 
-    def _alert(self, topic: str, reason_code: str, count: int) -> OpsAlert:
+    def _alert(
+        self, topic: str, window: _Window, part: str, reason_code: str, count: int
+    ) -> OpsAlert:
         return OpsAlert(
-            alert_id=uuid4(),
-            at=datetime.now(UTC),
+            alert_id=dead_letter_alert_id(self._service, topic, window.started, part),
+            at=self._now(),
             service=self._service,
             kind=AlertKind.DEAD_LETTERED,
             reason_code=reason_code,
@@ -74,8 +81,8 @@ class DeadLetterAlerts:
         now = self._clock()
         window = self._windows.get(topic)
         if window is None or now >= window.ends:
-            self._windows[topic] = _Window(ends=now + self._window)
-            await self._publish(self._alert(topic, reason_code, 1))
+            self._windows[topic] = window = _Window(ends=now + self._window, started=self._now())
+            await self._publish(self._alert(topic, window, "first", reason_code, 1))
             return
         window.held += 1
         window.reason_code = reason_code
@@ -90,6 +97,6 @@ class DeadLetterAlerts:
         held, window.held = window.held, 0
         if held:
             try:
-                await self._publish(self._alert(topic, window.reason_code, held))
+                await self._publish(self._alert(topic, window, "flush", window.reason_code, held))
             except Exception as exc:  # noqa: BLE001 - a timer task has no caller to raise to
                 log.warning("dead-letter alert not sent", error=type(exc).__name__, count=held)

@@ -10,6 +10,10 @@ Rules kept here:
   consumer is re-announced, not announced at every check); and once it has recovered below
   half the threshold, a new rise alerts again (the gap stops a lag hovering at the threshold
   from alerting at every check). Ten times the threshold is critical;
+- an alert's id is derived from the rise it announces (`ops_ids.lag_alert_id`: service, group,
+  topic, when the rise was first seen, which announcement of it), so an alert whose queuing is
+  retried (it failed, or its success was not seen) is one alert to every consumer;
+- alerts are queued on the service's outbox (`ops_outbox`, wired in `runtime.start_monitor`);
 - a measurement that fails (Kafka or PostgreSQL unreachable) is logged and skipped; the loop
   goes on, and the gauges keep their last values;
 - gauges and alerts carry group names, topic names and counts only.
@@ -21,7 +25,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import structlog
 from faststream.kafka import KafkaBroker
@@ -29,6 +33,7 @@ from prometheus_client import Gauge
 
 from services.common.kafka_security import KafkaSecurity
 from services.common.lag import group_lag, lag_by_topic
+from services.common.ops_ids import lag_alert_id
 from shared import AlertKind, OpsAlert, Service
 
 log = structlog.get_logger(__name__)
@@ -52,6 +57,9 @@ class LagAlarm:
     threshold: int
     repeat_after: timedelta = timedelta(minutes=30)
     _raised_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # The rise each (group, topic) is in: when it was first seen above the threshold, and how
+    # many of its alerts were sent; what a rise's alert ids are derived from.
+    _rises: dict[tuple[str, str], tuple[datetime, int]] = field(default_factory=dict)
 
     def due(
         self, lags: Mapping[tuple[str, str], int], now: datetime
@@ -61,22 +69,38 @@ class LagAlarm:
         for key, lag in sorted(lags.items()):
             raised = self._raised_at.get(key)
             if lag > self.threshold:
+                self._rises.setdefault(key, (now, 0))
                 if raised is None or now - raised >= self.repeat_after:
                     alerts.append((*key, lag, lag >= 10 * self.threshold))
-            elif raised is not None and lag < self.threshold / 2:
-                del self._raised_at[key]
+            elif lag < self.threshold / 2:
+                self._raised_at.pop(key, None)
+                self._rises.pop(key, None)
         return alerts
+
+    def rise(self, group: str, topic: str) -> tuple[datetime, int]:
+        """The rise (group, topic) is in: when it was first seen, and its alerts sent so far."""
+        return self._rises[(group, topic)]
 
     def raised(self, group: str, topic: str, at: datetime) -> None:
         """Note that the alert was sent (not before: an alert that failed is due again)."""
         self._raised_at[(group, topic)] = at
+        since, sent = self._rises.get((group, topic), (at, 0))
+        self._rises[(group, topic)] = (since, sent + 1)
 
 
 def lag_alert(
-    service: Service, group: str, topic: str, lag: int, *, critical: bool, at: datetime
+    service: Service,
+    group: str,
+    topic: str,
+    lag: int,
+    *,
+    critical: bool,
+    at: datetime,
+    alert_id: UUID | None = None,
 ) -> OpsAlert:
+    """The `consumer_lag` alert (`alert_id` derived by the caller; random if not given)."""
     return OpsAlert(
-        alert_id=uuid4(),
+        alert_id=alert_id or uuid4(),
         at=at,
         service=service,
         kind=AlertKind.CONSUMER_LAG,
@@ -135,8 +159,11 @@ class Monitor:
         now = self.clock()
         for group, topic, lag, critical in self.alarm.due(lags, now):
             log.warning("consumer lag above threshold", group=group, topic=topic, lag=lag)
+            alert_id = lag_alert_id(self.service, group, topic, *self.alarm.rise(group, topic))
             await self.raise_alert(
-                lag_alert(self.service, group, topic, lag, critical=critical, at=now)
+                lag_alert(
+                    self.service, group, topic, lag, critical=critical, at=now, alert_id=alert_id
+                )
             )
             self.alarm.raised(group, topic, now)
 

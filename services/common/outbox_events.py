@@ -17,7 +17,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from services.common.kafka import source_uri
+from services.common.kafka_publish import source_uri
 from services.common.outbox import OutboxMessage
 from shared import Service, ce_headers
 

@@ -9,6 +9,8 @@ Rules kept here:
   so that a Kafka outage at start-up does not leave half-started producers behind (aiokafka
   reports each as "Unclosed AIOKafkaProducer");
 - background tasks are cancelled and awaited on shutdown, so nothing is left half-done;
+- the self-monitor's alerts are queued on the service's outbox (`ops`, from `startup`), under ids
+  derived from the rise they announce (`monitor`);
 - `serve` (how every service runs: logging, tracing, uvicorn and its signals) is in
   `services.common.serving`.
 """
@@ -30,9 +32,9 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.common.db import ping
-from services.common.kafka import publish_event
 from services.common.kafka_diagnosis import diagnose
 from services.common.monitor import LagAlarm, Monitor, consumer_groups, kafka_lag_source
+from services.common.ops_outbox import BrokerOps, OpsSink
 from services.common.settings import ServiceSettings
 from shared import OpsAlert, Service
 from shared.cloudevents import TYPE_OPS_ALERT
@@ -157,18 +159,18 @@ def start_monitor(
     starter: BrokerStarter,
     backlog: Callable[[], Awaitable[int]] | None = None,
     groups: Mapping[str, tuple[str, ...]] | None = None,
+    ops: OpsSink | None = None,
 ) -> Monitor:
     """Watch the lag of the broker's own consumer groups (or `groups`: group -> topics), and
-    the outbox backlog if given."""
+    the outbox backlog if given; alerts go to `ops` (the service's outbox), else to the broker."""
+    sink: OpsSink = ops if ops is not None else BrokerOps(service, lambda: starter.broker)
 
     async def raise_alert(alert: OpsAlert) -> None:
-        await publish_event(
-            starter.broker,
+        await sink.send(
             alert,
             topic=OPS_ALERTS,
             key=None,
             ce_type=TYPE_OPS_ALERT,
-            service=service,
             event_id=str(alert.alert_id),
             at=alert.at,
         )

@@ -5,7 +5,7 @@ Rules kept here:
   migrations applied, the broker is started in the background (the service serves HTTP while
   Kafka is down, see `runtime.BrokerStarter`), the outbox relay runs if the service has one,
   the service's own start-up runs (`extra`: its loops, clients), and the self-monitor watches
-  lag and outbox backlog;
+  lag and outbox backlog (its alerts queued on the relay's outbox table, `ops_outbox`);
 - shutdown runs in the reverse order, consumers first: the subscribers stop (the message in
   hand finishes and its offset is committed), then the outbox relay is given up to
   `drain_seconds` to publish what they committed (a graceful stop leaves nothing waiting in the
@@ -35,6 +35,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import SecretStr
 
 from services.common.db import apply_migrations, create_pool
+from services.common.ops_outbox import OutboxOps
 from services.common.outbox import OutboxTable, kafka_publisher
 from services.common.outbox_relay import OutboxRelay
 from services.common.runtime import (
@@ -122,6 +123,7 @@ def service_lifespan(
                     settings=core.settings,
                     starter=core.starter,
                     backlog=core.relay.backlog if core.relay else None,
+                    ops=OutboxOps(core.service, lambda: core.db, relay.table) if relay else None,
                 )
                 log.info(f"{core.service.value} started", port=core.settings.http_port)
                 try:

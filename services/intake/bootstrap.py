@@ -22,6 +22,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 
 from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.ops_outbox import OpsSink, OutboxOps
 from services.common.postcode_data import load_postcode_index
 from services.common.sealing import EnvKek
 from services.common.startup import RelayOptions, ServiceCore
@@ -120,8 +121,8 @@ def build_broker(bootstrap_servers: str, wiring: Wiring) -> KafkaBroker:
     return _wire(make_broker(bootstrap_servers, client_id="intake"), wiring)
 
 
-def _wire(broker: KafkaBroker, wiring: Wiring) -> KafkaBroker:
-    broker.add_middleware(dead_letter_middleware(Service.INTAKE, lambda: broker))
+def _wire(broker: KafkaBroker, wiring: Wiring, ops: OpsSink | None = None) -> KafkaBroker:
+    broker.add_middleware(dead_letter_middleware(Service.INTAKE, lambda: broker, ops=ops))
     register_subscribers(broker, wiring)
     return broker
 
@@ -143,5 +144,6 @@ def bootstrap(settings: IntakeSettings, *, clock: Callable[[], datetime] = _now)
         header_agencies=settings.kafka_agency_set,
         now=clock,
     )
-    _wire(broker, wiring)
+    # Dead letters and their alerts go through intake's outbox (the relay publishes them).
+    _wire(broker, wiring, OutboxOps(Service.INTAKE, lambda: core.db, OUTBOX))
     return intake

@@ -24,6 +24,7 @@ import httpx
 
 from services.common.kafka import dead_letter_middleware, make_broker
 from services.common.loops import listen, run_loop
+from services.common.ops_outbox import OutboxOps
 from services.common.sealing import EnvKek
 from services.common.startup import RelayOptions, ServiceCore
 from services.provider_gateway.adapters import metrics
@@ -188,7 +189,9 @@ def bootstrap(
     )
     kek = EnvKek.parse(settings.pii_kek_keys.get_secret_value(), settings.pii_kek_primary)
     gateway = Gateway(core, settings, build_context(settings, clock), kek, rng, http_transport)
-    broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
+    # Dead letters and their alerts go through the gateway's outbox (the relay publishes them).
+    ops = OutboxOps(Service.PROVIDER_GATEWAY, lambda: core.db, OUTBOX)
+    broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker, ops=ops))
     register_subscribers(broker, lambda: gateway.referrals, gateway.ctx)
     register_erasure_subscriber(broker, lambda: gateway.erasures, clock)
     return gateway

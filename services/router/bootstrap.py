@@ -15,6 +15,7 @@ from pathlib import Path
 from faststream.kafka import KafkaBroker
 
 from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
+from services.common.ops_outbox import OpsSink, OutboxOps
 from services.common.startup import RelayOptions, ServiceCore
 from services.router.adapters.store import OUTBOX, DecisionStore
 from services.router.config import RouterSettings
@@ -55,9 +56,15 @@ def build_broker(
     return _wire(make_broker(bootstrap_servers, client_id="router"), store=store, ctx=ctx)
 
 
-def _wire(broker: KafkaBroker, *, store: Callable[[], DecisionUnits], ctx: Context) -> KafkaBroker:
+def _wire(
+    broker: KafkaBroker,
+    *,
+    store: Callable[[], DecisionUnits],
+    ctx: Context,
+    ops: OpsSink | None = None,
+) -> KafkaBroker:
     # One dead-letterer (and its alert aggregation) for the middleware and the batch handler.
-    letters = dead_letterer(Service.ROUTER, lambda: broker)
+    letters = dead_letterer(Service.ROUTER, lambda: broker, ops=ops)
     broker.add_middleware(
         dead_letter_middleware(Service.ROUTER, lambda: broker, dead_letter=letters)
     )
@@ -77,5 +84,7 @@ def bootstrap(
         settings.kafka_bootstrap_servers, client_id="router", security=settings.kafka_security
     )
     core = ServiceCore(Service.ROUTER, settings, settings.database_url, MIGRATIONS, broker)
-    _wire(broker, store=lambda: DecisionStore(core.db), ctx=ctx)
+    # Dead letters and their alerts go through the router's outbox (the relay publishes them).
+    ops = OutboxOps(Service.ROUTER, lambda: core.db, OUTBOX)
+    _wire(broker, store=lambda: DecisionStore(core.db), ctx=ctx, ops=ops)
     return core

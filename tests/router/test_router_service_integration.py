@@ -4,7 +4,8 @@ Rules shown here (app.py, handlers.py, adapters/store.py):
 - a ReferralReceived on `referrals.received.v1` comes out as its Decision on `referrals.decided.v1`,
   keyed by the referral id, with CloudEvents headers (`ce_id` = `decided:<referral_id>`);
 - a poison message (not JSON; JSON that is not a ReferralReceived) is dead-lettered on
-  `ops.deadletter.v1` under its key's digest with its reason, and the consumer goes on;
+  `ops.deadletter.v1` under its key's digest with its reason, through the router's outbox, and
+  the consumer goes on;
 - killed (SIGKILL) halfway through a backlog and started again, the router decides every referral,
   and each referral has exactly one decision: one row in `decisions`, one decision downstream
   (republished at most for the relay batch in flight at the kill, under the same `ce_id`);
@@ -25,6 +26,7 @@ from collections import defaultdict
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from services.common.edge import digest
@@ -119,6 +121,18 @@ async def test_poison_messages_are_dead_lettered_with_their_reason_and_the_consu
     for letter in by_key.values():
         assert (letter["service"], letter["source_topic"]) == ("router", REFERRALS_RECEIVED)
         assert letter["source_offset"] is not None
+    # Queued on the router's outbox (its relay published them), each under an id derived from
+    # its record (ops_ids), which is also its ce_id.
+    conn = await asyncpg.connect(stack_env["ROUTER_DATABASE_URL"])
+    try:
+        rows = await conn.fetch(
+            "SELECT headers->>'ce_id' AS id FROM outbox WHERE topic = $1", OPS_DEADLETTER
+        )
+    finally:
+        await conn.close()
+    for record in letters:
+        assert record.headers["ce_id"] == record.json()["dead_letter_id"]
+        assert record.json()["dead_letter_id"] in {r["id"] for r in rows}
     decided = await read_decisions(bootstrap, {str(after.referral_id)})
     assert [r.key for r in decided] == [str(after.referral_id)], router.tail()
 
