@@ -8,7 +8,7 @@ Rules kept here:
   RFC 9110 section 11.1), so an anonymous caller learns nothing about the body's rules;
 - HEAD works wherever GET does (the GET answer, without its body);
 - every error answer here is the shared `ErrorBody` of `services.common.http_errors`, the one
-  HTTP error module (its names are re-exported here, where they used to live).
+  HTTP error module.
 """
 
 from __future__ import annotations
@@ -19,32 +19,10 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.db import UNAVAILABLE
-from services.common.http_errors import (
-    RETRY_AFTER_SECONDS,
-    ErrorBody,
-    error_docs,
-    error_response,
-    http_error_handler,
-    unauthorised,
-    unavailable,
-    unavailable_handler,
-)
+from services.common.http_errors import error_response, unauthorised, unavailable_handler
 from shared import FieldError
 
-__all__ = [
-    "RETRY_AFTER_SECONDS",
-    "BearerAuth",
-    "BodySizeLimit",
-    "ErrorBody",
-    "HeadAsGet",
-    "bearer_token",
-    "error_docs",
-    "error_response",
-    "http_error_handler",
-    "unauthorised",
-    "unavailable",
-    "unavailable_handler",
-]
+__all__ = ["BearerAuth", "BodySizeLimit", "HeadAsGet", "bearer_token"]
 
 
 def bearer_token(authorization: str | None) -> str | None:
