@@ -22,7 +22,7 @@ from uuid import UUID
 
 import httpx
 
-from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
 from services.common.loops import listen, run_loop
 from services.common.sealing import EnvKek
 from services.common.startup import RelayOptions, ServiceCore
@@ -31,6 +31,7 @@ from services.provider_gateway.adapters.channels import KafkaSender, WebhookSend
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.erasure_store import ErasureStore
 from services.provider_gateway.adapters.outbox import OUTBOX
+from services.provider_gateway.adapters.referral_batch import ReferralBatches
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
 from services.provider_gateway.adapters.unsealing import VaultOpener
 from services.provider_gateway.config import GatewaySettings
@@ -188,7 +189,16 @@ def bootstrap(
     )
     kek = EnvKek.parse(settings.pii_kek_keys.get_secret_value(), settings.pii_kek_primary)
     gateway = Gateway(core, settings, build_context(settings, clock), kek, rng, http_transport)
-    broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
-    register_subscribers(broker, lambda: gateway.referrals, gateway.ctx)
+    letters = dead_letterer(Service.PROVIDER_GATEWAY, lambda: broker)
+    broker.add_middleware(
+        dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker, dead_letter=letters)
+    )
+    register_subscribers(
+        broker,
+        lambda: gateway.referrals,
+        gateway.ctx,
+        batches=lambda: ReferralBatches(gateway.core.db),
+        dead_letter=letters,
+    )
     register_erasure_subscriber(broker, lambda: gateway.erasures, clock)
     return gateway
