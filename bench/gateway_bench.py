@@ -40,6 +40,7 @@ from bench.harness import (
     service_env,
     skip_to_end,
 )
+from bench.intake_bench import cpu_ms_per, cpu_seconds
 from bench.kafka_tools import fill
 from bench.load import example_body
 from bench.report import Row, environment, render
@@ -140,6 +141,7 @@ async def measure(stack: dict[str, str], n: int) -> list[Row]:
     receiver.start().wait_ready("/healthz", timeout=30)
     spawned = time.time()
     gateway.start()
+    cpu: dict[str, tuple[float | None, float | None]] = {}
     try:
         with profiled(gateway, "gateway", 20):
             deadline = time.monotonic() + 180
@@ -147,6 +149,7 @@ async def measure(stack: dict[str, str], n: int) -> list[Row]:
             while len(got) < n and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
                 got = delivered(record, tag)
+        cpu = {s.name: (0.0, cpu_seconds(s.pid)) for s in (gateway, receiver)}
     finally:
         gateway.stop()
         receiver.stop()
@@ -161,6 +164,9 @@ async def measure(stack: dict[str, str], n: int) -> list[Row]:
         Row("8 gateway", "assignments made/s (its consumers)", made, "/s"),
         Row("8 gateway", "webhook deliveries recorded/s (its workers)", recorded, "/s"),
         Row("8 gateway", "spawn to first webhook of the backlog", first, "s"),
+        Row("8 gateway", "gateway CPU per delivered referral, start-up included",
+            cpu_ms_per(*cpu.get("gateway-1", (None, None)), len(got)), "ms",
+            "demo receiver CPU per delivery", cpu_ms_per(*cpu.get("receiver", (None, None)), len(got))),
     ]  # fmt: skip
 
 

@@ -200,5 +200,5 @@ def bootstrap(
         batches=lambda: ReferralBatches(gateway.core.db),
         dead_letter=letters,
     )
-    register_erasure_subscriber(broker, lambda: gateway.erasures, clock)
+    register_erasure_subscriber(broker, lambda: gateway.erasures, clock, dead_letter=letters)
     return gateway

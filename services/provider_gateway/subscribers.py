@@ -191,25 +191,53 @@ def _halves_subscriber(  # noqa: PLR0917 - one subscriber's parts, each named
 
 
 def register_erasure_subscriber(
-    broker: KafkaBroker, store: Callable[[], ErasureUnits], now: Callable[[], datetime]
+    broker: KafkaBroker,
+    store: Callable[[], ErasureUnits],
+    now: Callable[[], datetime],
+    *,
+    dead_letter: DeadLetterer,
 ) -> None:
-    """Subscribe to `ops.events.v1` for intake's erasures (group provider-gateway-erasures)."""
+    """Subscribe to `ops.events.v1` for intake's erasures (group provider-gateway-erasures).
 
-    @durable_subscriber(
+    Every service's ops events pass here and nearly none is an erasure, so they are taken in
+    batches (each record read alone, a bad one dead-lettered with its reason after the batch's
+    erasures are applied, then the offsets committed once); each erasure is applied in its own
+    referral's locked transaction, and an error raises and redelivers the batch, whose
+    erasures are then found applied (`record_erasure` is once per referral).
+    """
+
+    @batch_subscriber(
         broker,
         OPS_EVENTS,
         group_id="provider-gateway-erasures",
+        max_records=BATCH_MAX,
+        timeout_ms=BATCH_WAIT_MS,
         title="provider_gateway/erasures",
         description="Intake's `erased` ops events: the gateway forgets the referral's details.",
     )
-    async def on_ops_event(event: OpsEvent) -> None:
-        if not is_intake_erasure(event):
-            return
-        assert event.referral_id is not None
-        async with store().referral(event.referral_id) as tx:
-            ended = await record_erasure(tx, event, now())
-        structlog.contextvars.bind_contextvars(referral_id=str(event.referral_id))
-        log.info("referral erased", deliveries_ended=ended, duplicate=ended is None)
+    async def on_ops_events(message: KafkaMessage) -> None:
+        records: tuple[Any, ...] = message.raw_message
+        refused: list[tuple[Any, BaseException]] = []
+        for record in records:
+            try:
+                event, headers = await read_record(record, OpsEvent, parameter="event")
+            except POISON as exc:
+                refused.append((record, exc))
+                continue
+            if not is_intake_erasure(event):
+                continue
+            assert event.referral_id is not None
+            with record_span(OPS_EVENTS, headers):
+                async with store().referral(event.referral_id) as tx:
+                    ended = await record_erasure(tx, event, now())
+                log.info(
+                    "referral erased",
+                    referral_id=str(event.referral_id),
+                    deliveries_ended=ended,
+                    duplicate=ended is None,
+                )
+        for record, error in refused:
+            await dead_letter(record, error)
 
 
 def _as_topic_provider(response: ProviderResponse, topic: str) -> ProviderResponse:

@@ -6,13 +6,17 @@ batch that cannot be read (not JSON, the wrong shape, a decision without a refer
 dead-lettered alone with its reason and the rest of the batch takes effect; a batch delivered
 again makes no second assignment and queues no new event (one webhook-id per assignment); a
 batch whose transaction fails stores nothing and dead-letters nothing (it is redelivered).
+Every service's ops events are taken in batches too: intake's erasures are applied once each,
+the other events are passed over, a bad record is dead-lettered.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,10 +26,13 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
 from services.provider_gateway.domain import SlaPolicy
 from services.provider_gateway.handlers import Context
-from services.provider_gateway.subscribers import register_subscribers
-from shared import Provider, Service
-from shared.cloudevents import TYPE_DECIDED, TYPE_RECEIVED
-from shared.topics import OPS_DEADLETTER, REFERRALS_DECIDED, REFERRALS_RECEIVED
+from services.provider_gateway.subscribers import (
+    register_erasure_subscriber,
+    register_subscribers,
+)
+from shared import OpsEvent, Provider, ReferralState, Service
+from shared.cloudevents import TYPE_DECIDED, TYPE_OPS_EVENT, TYPE_RECEIVED
+from shared.topics import OPS_DEADLETTER, OPS_EVENTS, REFERRALS_DECIDED, REFERRALS_RECEIVED
 from tests.provider_gateway.gateway_fakes import FakeReferralStore
 from tests.provider_gateway.gateway_samples import T0, decision_for, received_event
 from tests.support.kafka import cloudevent
@@ -153,3 +160,68 @@ async def test_a_batch_whose_transaction_fails_stores_nothing_and_dead_letters_n
     with pytest.raises(StoreDown):
         await wired.decisions(_decision(ids[0]), b"{", _decision(ids[1]))
     assert (wired.store.rows, wired.store.decisions, wired.dead) == ({}, {}, [])
+
+
+@dataclass
+class FakeErasures:
+    """Intake's erasures as the gateway applies them (adapters.erasure_store), once each."""
+
+    applied: dict[UUID, UUID] = field(default_factory=dict)  # referral id -> event id
+    emitted: list[str] = field(default_factory=list)
+    transactions: int = 0
+
+    @asynccontextmanager
+    async def referral(self, referral_id: UUID) -> AsyncIterator[FakeErasureTx]:
+        self.transactions += 1
+        yield FakeErasureTx(self, referral_id)
+
+
+@dataclass
+class FakeErasureTx:
+    store: FakeErasures
+    referral_id: UUID
+
+    async def record(self, erased_at: datetime, event_id: UUID) -> bool:
+        if self.referral_id in self.store.applied:
+            return False
+        self.store.applied[self.referral_id] = event_id
+        return True
+
+    async def erase_copies(self) -> int:
+        return 0
+
+    async def emit(self, event: Any, **where: Any) -> None:
+        self.store.emitted.append(where["event_id"])
+
+
+def _ops(state: ReferralState, service: Service, rid: UUID) -> bytes:
+    event = OpsEvent(event_id=uuid4(), at=T0, service=service, state=state, referral_id=rid)
+    return event.model_dump_json().encode()
+
+
+async def test_ops_events_in_a_batch_apply_intake_erasures_once_and_dead_letter_a_bad_one() -> None:
+    broker = make_broker("127.0.0.1:1", client_id="erasure-batch-test")
+    letters = dead_letterer(Service.PROVIDER_GATEWAY, lambda: broker)
+    erasures, dead = FakeErasures(), []
+    register_erasure_subscriber(broker, lambda: erasures, lambda: T0, dead_letter=letters)
+
+    @broker.subscriber(OPS_DEADLETTER, group_id="erasure-batch-dead")
+    async def on_dead(body: dict[str, Any]) -> None:
+        dead.append(body)
+
+    erased, other = uuid4(), uuid4()
+    batch = (
+        _ops(ReferralState.DECIDED, Service.ROUTER, other),
+        _ops(ReferralState.ERASED, Service.PROVIDER_GATEWAY, other),  # the gateway's own: not one
+        b"\xff not json",
+        _ops(ReferralState.ERASED, Service.INTAKE, erased),
+    )
+    async with TestKafkaBroker(broker) as test_broker:
+        for _ in range(2):  # the same batch again, as after a crash before the offset commit
+            await test_broker.publish_batch(
+                *batch, topic=OPS_EVENTS, headers=cloudevent(TYPE_OPS_EVENT)
+            )
+    assert list(erasures.applied) == [erased]
+    assert len(erasures.emitted) == 1, "the gateway's own erased event, queued once"
+    assert erasures.transactions == 2, "one transaction per erasure, none for the others"
+    assert [d["reason_code"] for d in dead] == ["unparseable_json", "unparseable_json"]
