@@ -45,7 +45,11 @@ from services.provider_gateway.subscribers import (
 from shared import Assignment, Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-RELAY = RelayOptions(OUTBOX)  # ops events, alerts, dead letters, echoed answers
+# Ops events, alerts, dead letters and echoed answers, all keyed by referral id (alerts about an
+# endpoint by none): one referral's events must reach their consumers in the order they were
+# committed (assigned before delivered, an answer's echo after it), so each key's rows go in
+# order; different referrals' rows go concurrently (one batch, one round of acks).
+RELAY = RelayOptions(OUTBOX, per_key=True)
 DELIVERY_WORKERS = 2
 QUEUE_GAUGE_SECONDS = 5.0
 
