@@ -143,7 +143,7 @@ async def measure(stack: dict[str, str], n: int) -> list[Row]:
     gateway.start()
     cpu: dict[str, tuple[float | None, float | None]] = {}
     try:
-        with profiled(gateway, "gateway", 20):
+        with profiled(gateway, "gateway-backlog", 20):
             deadline = time.monotonic() + 180
             got = delivered(record, tag)
             while len(got) < n and time.monotonic() < deadline:
