@@ -10,8 +10,8 @@ Rules kept here:
   (path printed); a stage that fails is reported in the table and the others still run;
 - `--profile` also records py-spy flame graphs of the services under load into docs/perf/
   (figures measured while profiling are slower: profile and measure in separate runs);
-- NAME (`decide`, `intake`, `router`, `pipeline`, `sealing`) picks stages; none runs them all; `--quick`
-  runs smaller stages (`QUICK`), and the table says so.
+- NAME (`decide`, `intake`, `router`, `pipeline`, `sealing`, `gateway`) picks stages; none
+  runs them all; `--quick` runs smaller stages (`QUICK`), and the table says so.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Final
 from bench.harness import ROOT, ensure_infrastructure
 from bench.report import Row, environment, render, save
 
-STAGES: Final = ("decide", "intake", "router", "pipeline", "sealing")
+STAGES: Final = ("decide", "intake", "router", "pipeline", "sealing", "gateway")
 # Each stage's size: the full run (bounded: the whole under ~6 minutes on an idle 2-core machine),
 # and --quick (for a busy machine, where the full sizes would take far longer).
 SIZES: Final = {
@@ -36,6 +36,7 @@ SIZES: Final = {
     "router": {"referrals": 2000},
     "pipeline": {"seconds": 10},
     "sealing": {"seconds": 10},
+    "gateway": {"referrals": 1000},
 }
 QUICK: Final = {
     "decide": {"referrals": 10_000},
@@ -43,6 +44,7 @@ QUICK: Final = {
     "router": {"referrals": 500},
     "pipeline": {"seconds": 5},
     "sealing": {"seconds": 5},
+    "gateway": {"referrals": 500},
 }
 
 

@@ -14,6 +14,9 @@ Rules kept here:
 - published one at a time in id order unless the service chose `concurrent`, so that one key's
   messages reach Kafka in the order they were committed: in order, the first failure stops the
   batch, and the rows behind it are not tried (nor counted) until it has gone out;
+- `per_key` keeps that order for each (topic, key) and no other: each key's rows are published
+  in id order, one at a time, the first failure stopping that key's rows only, while different
+  keys' rows go concurrently (Kafka keeps order per partition, and a key is one partition);
 - LISTEN/NOTIFY wakes the relay as soon as a row commits, with the wake-up cleared before each
   drain so one landing during the drain is not lost; a slow poll backs it up in case a
   notification is missed (for example while the listening connection was being re-made).
@@ -71,12 +74,14 @@ class OutboxRelay:
         batch_size: int = 200,
         concurrent: bool = False,
         publish_timeout_seconds: float = 10.0,
+        per_key: bool = False,
     ) -> None:
         self._pool = pool
         self._table = table
         self._publish = publish
         self._batch_size = batch_size
         self._concurrent = concurrent
+        self._per_key = per_key
         self._publish_timeout = publish_timeout_seconds
         self._wake = asyncio.Event()
         self.published_total = 0
@@ -127,14 +132,19 @@ class OutboxRelay:
                 raise
             acknowledged.append(row_id)
 
-        async def publish_in_order() -> None:
-            for row_id, message in batch:
-                await publish_one(row_id, message)  # the first failure stops the batch
+        async def publish_in_order(rows: list[tuple[int, OutboxMessage]]) -> None:
+            for row_id, message in rows:
+                await publish_one(row_id, message)  # the first failure stops these rows
 
+        chains: dict[tuple[str, str | None], list[tuple[int, OutboxMessage]]] = {}
+        for row_id, message in batch if self._per_key else ():
+            chains.setdefault((message.topic, message.key), []).append((row_id, message))
         if self._concurrent:
             tasks = [asyncio.ensure_future(publish_one(i, m)) for i, m in batch]
+        elif self._per_key:
+            tasks = [asyncio.ensure_future(publish_in_order(rows)) for rows in chains.values()]
         else:
-            tasks = [asyncio.ensure_future(publish_in_order())]
+            tasks = [asyncio.ensure_future(publish_in_order(batch))]
         try:
             _done, pending = await asyncio.wait(tasks, timeout=self._publish_timeout)
         finally:

@@ -61,6 +61,7 @@ class RelayOptions:
     concurrent: bool = False
     publish_timeout_seconds: float = 10.0
     idle_poll_seconds: float = 2.0
+    per_key: bool = False  # in order per (topic, key) only (see OutboxRelay)
 
 
 @dataclass
@@ -144,6 +145,7 @@ def _start_relay(core: ServiceCore, options: RelayOptions) -> OutboxRelay:
         batch_size=options.batch_size,
         concurrent=options.concurrent,
         publish_timeout_seconds=options.publish_timeout_seconds,
+        per_key=options.per_key,
     )
     core.tasks.start(
         "outbox-relay",

@@ -22,7 +22,7 @@ from uuid import UUID
 
 import httpx
 
-from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
 from services.common.loops import listen, run_loop
 from services.common.ops_outbox import OutboxOps
 from services.common.sealing import EnvKek
@@ -32,6 +32,7 @@ from services.provider_gateway.adapters.channels import KafkaSender, WebhookSend
 from services.provider_gateway.adapters.delivery_store import DeliveryStore
 from services.provider_gateway.adapters.erasure_store import ErasureStore
 from services.provider_gateway.adapters.outbox import OUTBOX
+from services.provider_gateway.adapters.referral_batch import ReferralBatches
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
 from services.provider_gateway.adapters.unsealing import VaultOpener
 from services.provider_gateway.config import GatewaySettings
@@ -45,7 +46,11 @@ from services.provider_gateway.subscribers import (
 from shared import Assignment, Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-RELAY = RelayOptions(OUTBOX)  # ops events, alerts, dead letters, echoed answers
+# Ops events, alerts, dead letters and echoed answers, all keyed by referral id (alerts about an
+# endpoint by none): one referral's events must reach their consumers in the order they were
+# committed (assigned before delivered, an answer's echo after it), so each key's rows go in
+# order; different referrals' rows go concurrently (one batch, one round of acks).
+RELAY = RelayOptions(OUTBOX, per_key=True)
 DELIVERY_WORKERS = 2
 QUEUE_GAUGE_SECONDS = 5.0
 
@@ -191,7 +196,16 @@ def bootstrap(
     gateway = Gateway(core, settings, build_context(settings, clock), kek, rng, http_transport)
     # Dead letters and their alerts go through the gateway's outbox (the relay publishes them).
     ops = OutboxOps(Service.PROVIDER_GATEWAY, lambda: core.db, OUTBOX)
-    broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker, ops=ops))
-    register_subscribers(broker, lambda: gateway.referrals, gateway.ctx)
-    register_erasure_subscriber(broker, lambda: gateway.erasures, clock)
+    letters = dead_letterer(Service.PROVIDER_GATEWAY, lambda: broker, ops=ops)
+    broker.add_middleware(
+        dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker, dead_letter=letters)
+    )
+    register_subscribers(
+        broker,
+        lambda: gateway.referrals,
+        gateway.ctx,
+        batches=lambda: ReferralBatches(gateway.core.db),
+        dead_letter=letters,
+    )
+    register_erasure_subscriber(broker, lambda: gateway.erasures, clock, dead_letter=letters)
     return gateway

@@ -8,7 +8,7 @@ suites in tests/provider_gateway/test_*_contract.py). Values crossing a seam are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +42,7 @@ __all__ = [
     "ErasureUnit",
     "ErasureUnits",
     "Opener",
+    "ReferralBatchUnits",
     "ReferralUnit",
     "ReferralUnits",
     "Sender",
@@ -139,6 +140,14 @@ class ReferralUnits(Protocol):
     """Opens one referral's locked transaction (see adapters.referral_store.ReferralStore)."""
 
     def referral(self, referral_id: UUID) -> AbstractAsyncContextManager[ReferralUnit]: ...
+
+
+class ReferralBatchUnits(Protocol):
+    """Opens one transaction for a batch of referrals, each locked (adapters.referral_batch)."""
+
+    def referrals(
+        self, referral_ids: Iterable[UUID]
+    ) -> AbstractAsyncContextManager[Callable[[UUID], ReferralUnit]]: ...
 
 
 class DeliveryUnit(Emitter, Protocol):

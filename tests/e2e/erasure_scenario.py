@@ -55,6 +55,13 @@ def run_scenario(pipeline: Pipeline, stack: dict[str, str], example: dict[str, A
     }
     scenario = Scenario(pipeline, stack, markers, erased, kept, webhooks, {}, [])
     scenario.first_fetch = {rid: fetch(scenario, rid) for rid in markers}
+    # The webhook can now arrive before intake has put the decision on its timeline (its
+    # consumer of referrals.decided.v1 runs beside the gateway's): the timeline test needs both.
+    eventually(
+        functools.partial(_on_timeline, pipeline, erased, "decided"),
+        "intake's timeline to show the decision",
+        timeout=FIRST_DELIVERY_SECONDS,
+    )
     scenario.erasures = [_erase(pipeline, erased), _erase(pipeline, erased)]
     # The gateway hears of the erasure on ops.events.v1 (its fetch answers 410 at once: the
     # key is gone); wait until it has recorded it and forgotten its copies.
@@ -95,6 +102,15 @@ def fetch(scenario: Scenario, referral_id: str) -> httpx.Response:
     key = scenario.stack[f"PROVIDER_API_KEY_{provider.upper()}"]
     url = delivery["assignment"]["details_url"]
     return httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+def _on_timeline(pipeline: Pipeline, referral_id: str, state: str) -> bool | None:
+    status = httpx.get(
+        f"{pipeline.intake.url}/v1/referrals/{referral_id}",
+        headers={"Authorization": f"Bearer {pipeline.api_key}"},
+        timeout=10,
+    ).json()
+    return True if state in {e["state"] for e in status.get("timeline", [])} else None
 
 
 def _erase(pipeline: Pipeline, referral_id: str) -> httpx.Response:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +36,7 @@ class FakeReferralStore:
     emitted: list[Emitted] = field(default_factory=list)
     half_alerted: set[tuple[UUID, str]] = field(default_factory=set)  # (referral, half)
     erased: set[UUID] = field(default_factory=set)
+    batches: list[list[UUID]] = field(default_factory=list)  # the referrals of each batch
 
     @asynccontextmanager
     async def referral(self, referral_id: UUID) -> AsyncIterator[FakeReferralTx]:
@@ -46,6 +47,27 @@ class FakeReferralStore:
         except BaseException:
             for name, value in kept.items():
                 setattr(self, name, value)
+            raise
+
+    @asynccontextmanager
+    async def referrals(
+        self, referral_ids: Iterable[UUID]
+    ) -> AsyncIterator[Callable[[UUID], FakeReferralTx]]:
+        """A batch's transaction (adapters.referral_batch): all of it, or none of it."""
+        locked = set(referral_ids)
+        self.batches.append(sorted(locked))
+
+        def unit(referral_id: UUID) -> FakeReferralTx:
+            assert referral_id in locked, "work on a referral the batch did not lock"
+            return FakeReferralTx(self, referral_id)
+
+        kept = {f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        try:
+            yield unit
+        except BaseException:
+            for name, value in kept.items():
+                if name != "batches":
+                    setattr(self, name, value)
             raise
 
     async def overdue(self, now: datetime, limit: int = 100) -> list[UUID]:

@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
 from services.provider_gateway.domain import SlaPolicy
 from services.provider_gateway.handlers import Context
 from services.provider_gateway.subscribers import register_subscribers
@@ -55,10 +55,13 @@ class Wired:
 @pytest.fixture
 async def wired() -> AsyncIterator[Wired]:
     broker = make_broker("127.0.0.1:1", client_id="wiring-test")
-    broker.add_middleware(dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker))
+    letters = dead_letterer(Service.PROVIDER_GATEWAY, lambda: broker)
+    broker.add_middleware(
+        dead_letter_middleware(Service.PROVIDER_GATEWAY, lambda: broker, dead_letter=letters)
+    )
     store = FakeReferralStore()
     ctx = Context(sla=SlaPolicy(), channels=dict.fromkeys(Provider, ("kafka",)), now=lambda: T0)
-    register_subscribers(broker, lambda: store, ctx)
+    register_subscribers(broker, lambda: store, ctx, batches=lambda: store, dead_letter=letters)
     dead: list[dict[str, Any]] = []
 
     @broker.subscriber(OPS_DEADLETTER, group_id="wiring-test-dead")
