@@ -4,6 +4,7 @@ demo provider receiver, which verifies it with the official `standardwebhooks` p
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from typing import Any
@@ -116,24 +117,27 @@ def _spans_of_trace(
     Spans are exported in batches (every few seconds), hence the wait.
     """
     processes = {"intake": pipeline.intake, "router": pipeline.router, "gateway": pipeline.gateway}
-    deadline = time.monotonic() + timeout
     names: dict[str, list[str]] = {}
-    while time.monotonic() < deadline:
-        names = {
-            service: [
-                span["name"]
-                for span in pipeline.spans(process)
-                if span["context"]["trace_id"] == f"0x{trace_id}"
-            ]
-            for service, process in processes.items()
-        }
-        if all(
+
+    def all_exported() -> bool:
+        names.update(
+            {
+                service: [
+                    span["name"]
+                    for span in pipeline.spans(process)
+                    if span["context"]["trace_id"] == f"0x{trace_id}"
+                ]
+                for service, process in processes.items()
+            }
+        )
+        return all(
             any(part in name for name in names[service])
             for service, parts in wanted.items()
             for part in parts
-        ):
-            break
-        time.sleep(0.5)
+        )
+
+    with contextlib.suppress(AssertionError):  # the caller's assertion names what is missing
+        eventually(all_exported, "the trace's spans", timeout=timeout, interval=0.5)
     return names
 
 
@@ -187,20 +191,25 @@ def test_each_service_reports_its_consumer_lag_and_outbox_backlog(pipeline: Pipe
             ("outbox_backlog", {"service": "provider_gateway"}),
         ],
     }
-    deadline = time.monotonic() + 30
     missing: list[tuple[str, str, dict[str, str]]] = []
-    while time.monotonic() < deadline:
-        missing = []
+
+    def all_reported() -> bool:
+        missing.clear()
         for process, metrics in wanted.items():
             text = httpx.get(f"{process.url}/metrics", timeout=5).text
             for name, labels in metrics:
                 value = _metric(text, name, labels)
                 if value is None or value < 0:
                     missing.append((process.name, name, labels))
-        if not missing:
-            break
-        time.sleep(0.5)
-    assert not missing, f"not reported: {missing}"
+        return not missing
+
+    eventually(
+        all_reported,
+        "every lag and backlog metric",
+        timeout=30,
+        interval=0.5,
+        last=lambda: f"not reported: {missing}",
+    )
 
 
 async def test_every_message_the_pipeline_wrote_is_a_cloudevent_of_its_topic_and_schema(

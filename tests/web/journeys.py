@@ -7,13 +7,13 @@ from __future__ import annotations
 import random
 import re
 import string
-import time
 from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.support import pipeline as pipelines
 from tests.support.pipeline import Pipeline
+from tests.support.wait import eventually
 from tests.web.browser_support import query, with_axe
 
 RUN = "".join(random.choices(string.ascii_lowercase, k=8))
@@ -74,17 +74,21 @@ def timeline_states(
     Intake learns of the delivery from the gateway's ops event, a moment after the provider
     has it, so the states are polled rather than read once.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+    states: set[str] = set()
+
+    def found() -> set[str] | None:
         rows = query(
             stack["INTAKE_DATABASE_URL"],
             "SELECT state FROM referral_timeline WHERE referral_id = $1",
             referral_id,
         )
-        states = {r["state"] for r in rows}
-        if expect <= states or time.monotonic() > deadline:
-            return states
-        time.sleep(0.3)
+        states.update(r["state"] for r in rows)
+        return states if expect <= states else None
+
+    try:
+        return eventually(found, f"timeline states {sorted(expect)}", timeout=timeout)
+    except AssertionError:
+        return states  # the caller's assertion names what is missing
 
 
 def fill(page: Page, values: dict[str, str]) -> None:
