@@ -15,6 +15,7 @@ The summary line (`kafka-fuzz: sent N messages, ...`) is shown in pytest's termi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter, defaultdict
@@ -40,6 +41,7 @@ from tests.support.fuzz import CONSUMERS, Fuzz, fuzz_message, valid
 from tests.support.kafka import Message, connection, end_offsets, read_since
 from tests.support.pipeline import Pipeline
 from tests.support.report import report
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 MESSAGES = 200
@@ -144,12 +146,15 @@ def test_every_fuzzed_message_is_accounted_for_and_every_consumer_lives_on(
     began = time.monotonic()
     asyncio.run(_send(bootstrap, messages))
 
-    deadline, counts = time.monotonic() + 120, Counter[str]()
-    while time.monotonic() < deadline:
+    counts = Counter[str]()
+
+    def all_accounted() -> bool:
+        nonlocal counts
         counts = _account(messages, _seen(asyncio.run(read_since(bootstrap, start))))
-        if not counts["unaccounted"]:
-            break
-        time.sleep(2)
+        return not counts["unaccounted"]
+
+    with contextlib.suppress(AssertionError):  # reported below, then asserted with the details
+        eventually(all_accounted, "every fuzzed message accounted for", timeout=120, interval=2)
     sent = sum(len(m.sent_at) for m in messages)
     report(
         f"kafka-fuzz: sent {sent} messages ({sent} x consumers = {sum(counts.values())}), "
