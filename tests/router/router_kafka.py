@@ -115,13 +115,16 @@ async def published_ids(dsn: str, ids: list[UUID]) -> set[str]:
     return {str(r["referral_id"]) for r in rows}
 
 
-async def stored_at_least(dsn: str, ids: list[UUID], count: int, timeout: float = 60) -> int:
-    """Poll until `count` of `ids` are stored (the router is mid-stream); how many were."""
+async def stored_at_least(
+    dsn: str, ids: list[UUID], count: int, timeout: float = 60, *, published: int = 0
+) -> int:
+    """Poll until `count` of `ids` are stored, and `published` of them marked published (the
+    router is mid-stream, its relay at work); how many were stored."""
     deadline = asyncio.get_running_loop().time() + timeout
     rows = 0
     while asyncio.get_running_loop().time() < deadline:
-        rows, _ = await stored(dsn, ids)
-        if rows >= count:
+        rows, marked = await stored(dsn, ids)
+        if rows >= count and marked >= published:
             break
         await asyncio.sleep(0.02)
     return rows
