@@ -72,7 +72,16 @@ public class TopicRetention {
         int wrong = 0;
         try (Admin admin = Admin.create(props)) {
             admin.incrementalAlterConfigs(changes).all().get(30, TimeUnit.SECONDS);
-            Map<ConfigResource, Config> got = admin.describeConfigs(changes.keySet()).all().get(30, TimeUnit.SECONDS);
+            // On a cluster the broker that answers may not have applied the change yet (its
+            // metadata lags the controller's by a moment): read back until every topic shows it.
+            Map<ConfigResource, Config> got = Map.of();
+            for (int attempt = 0; attempt < 20; attempt++) {
+                got = admin.describeConfigs(changes.keySet()).all().get(30, TimeUnit.SECONDS);
+                boolean all = got.entrySet().stream().allMatch(
+                    e -> e.getValue().get("retention.ms").value().equals(wanted.get(e.getKey().name())));
+                if (all) break;
+                Thread.sleep(500);
+            }
             for (Map.Entry<ConfigResource, Config> e : got.entrySet()) {
                 String topic = e.getKey().name();
                 String ms = e.getValue().get("retention.ms").value();

@@ -152,7 +152,6 @@ async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_re
     ids = [r.referral_id for r in referrals]
     await send_all_received(bootstrap, referrals)
 
-    # Killed while its relay is at work: some decisions already marked published, some not.
     stored_at_kill = await stored_at_least(dsn, ids, 25, published=1)
     router.kill()
     assert 0 < stored_at_kill < BACKLOG, (
@@ -171,10 +170,8 @@ async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_re
     assert not missing, f"{len(missing)} referrals never decided\n{router.tail()}"
     for rid, copies in by_referral.items():
         decisions = {r.value for r in copies}
-        # One decision per referral. A crash between Kafka's ack and marking the row published
-        # republishes that same stored decision after the restart: the identical bytes under the
-        # identical ce_id, which consumers dedupe on (the gateway keeps one decision per referral).
-        # A second, different decision (another decided_at, pathway or provider) is the failure.
+        # One decision per referral: a republished one is the identical bytes under the same
+        # ce_id (consumers dedupe); a second, different decision is the failure.
         assert len(decisions) == 1, f"{rid} decided differently: {decisions}"
         assert {r.headers["ce_id"] for r in copies} == {f"decided:{rid}"}
         decision = copies[0].json()
@@ -182,8 +179,8 @@ async def test_a_router_killed_mid_stream_decides_every_referral_once_after_a_re
     assert await stored(dsn, ids) == (BACKLOG, BACKLOG)
     repeated = {rid for rid, copies in by_referral.items() if len(copies) > 1}
     report(
-        f"router-kill: {stored_at_kill} of {BACKLOG} stored at the kill, {len(marked_at_kill)}"
-        f" marked published; {len(repeated)} decisions published twice after the restart"
+        f"router-kill: {stored_at_kill} of {BACKLOG} stored, {len(marked_at_kill)} marked"
+        f" published at the kill; {len(repeated)} published twice after the restart"
     )
     # A decision whose publication was recorded is never published again: only rows that Kafka
     # had acknowledged and whose mark the kill cut off (the relay's one batch in flight, marked
