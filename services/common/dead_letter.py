@@ -36,10 +36,10 @@ from pydantic import ValidationError
 from services.common.dead_letter_alerts import DeadLetterAlerts
 from services.common.edge import PoisonMessage, raise_edge_fault, safe_field, safe_key
 from services.common.ops_ids import dead_letter_id
-from services.common.ops_outbox import BrokerOps, OpsSink
-from shared import DeadLetter, OpsAlert, Service, field_errors
-from shared.cloudevents import TYPE_DEADLETTER, TYPE_OPS_ALERT
-from shared.topics import OPS_ALERTS, OPS_DEADLETTER
+from services.common.ops_outbox import BrokerOps, OpsSink, alert_raiser
+from shared import DeadLetter, Service, field_errors
+from shared.cloudevents import TYPE_DEADLETTER
+from shared.topics import OPS_DEADLETTER
 
 log = structlog.get_logger("services.common.kafka")
 
@@ -114,15 +114,7 @@ def dead_letterer(
     """
     sink: OpsSink = ops if ops is not None else BrokerOps(service, broker_ref)
 
-    async def raise_alert(alert: OpsAlert) -> None:
-        await sink.send(
-            alert,
-            topic=OPS_ALERTS,
-            key=None,
-            ce_type=TYPE_OPS_ALERT,
-            event_id=str(alert.alert_id),
-            at=alert.at,
-        )
+    raise_alert = alert_raiser(sink)
 
     alerts = DeadLetterAlerts(service, raise_alert, window_seconds=alert_window_seconds)
 

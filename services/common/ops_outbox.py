@@ -18,7 +18,7 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -30,7 +30,9 @@ from pydantic import BaseModel
 from services.common.kafka_publish import publish_event
 from services.common.outbox import OutboxTable
 from services.common.outbox_tx import OutboxTx
-from shared import Service
+from shared import OpsAlert, Service
+from shared.cloudevents import TYPE_OPS_ALERT
+from shared.topics import OPS_ALERTS
 
 
 class OpsSink(Protocol):
@@ -99,3 +101,20 @@ class BrokerOps:
             event_id=event_id,
             at=at,
         )
+
+
+def alert_raiser(sink: OpsSink) -> Callable[[OpsAlert], Awaitable[None]]:
+    """`raise_alert` for the dead-letter edge and the monitor: an alert to `ops.alerts.v1`
+    through `sink`, under its own (derived) id."""
+
+    async def raise_alert(alert: OpsAlert) -> None:
+        await sink.send(
+            alert,
+            topic=OPS_ALERTS,
+            key=None,
+            ce_type=TYPE_OPS_ALERT,
+            event_id=str(alert.alert_id),
+            at=alert.at,
+        )
+
+    return raise_alert

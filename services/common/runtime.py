@@ -34,11 +34,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from services.common.db import ping
 from services.common.kafka_diagnosis import diagnose
 from services.common.monitor import LagAlarm, Monitor, consumer_groups, kafka_lag_source
-from services.common.ops_outbox import BrokerOps, OpsSink
+from services.common.ops_outbox import BrokerOps, OpsSink, alert_raiser
 from services.common.settings import ServiceSettings
-from shared import OpsAlert, Service
-from shared.cloudevents import TYPE_OPS_ALERT
-from shared.topics import OPS_ALERTS
+from shared import Service
 
 log = structlog.get_logger(__name__)
 
@@ -165,15 +163,7 @@ def start_monitor(
     the outbox backlog if given; alerts go to `ops` (the service's outbox), else to the broker."""
     sink: OpsSink = ops if ops is not None else BrokerOps(service, lambda: starter.broker)
 
-    async def raise_alert(alert: OpsAlert) -> None:
-        await sink.send(
-            alert,
-            topic=OPS_ALERTS,
-            key=None,
-            ce_type=TYPE_OPS_ALERT,
-            event_id=str(alert.alert_id),
-            at=alert.at,
-        )
+    raise_alert = alert_raiser(sink)
 
     monitor = Monitor(
         service=service,
