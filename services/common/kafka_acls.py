@@ -11,6 +11,9 @@ Rules kept here:
   intake READs `referrals.submitted.` (so `referrals.submitted.<agency>.v1` too) and the
   gateway READs `assignments.responses.`; the gateway WRITEs the `assignments.` prefix,
   because a provider added later gets its own `assignments.<provider>.v1`;
+- a service may READ back what it publishes (`publishes`): its outbox relay's recovery at start
+  reads its topics for the rows a killed predecessor published but never marked sent
+  (`outbox_recovery`); it reads with no group, so this grants no group;
 - WRITE on a topic lets an idempotent producer write (Kafka 3.0+ implies IDEMPOTENT_WRITE
   from it), so no principal needs a cluster-wide grant; no service uses transactions;
 - `tooling` (tests, demo, bench, chaos) may read and write every topic and group and
@@ -75,6 +78,11 @@ def writes(topic: str, *, prefixed: bool = False) -> Grant:
     return Grant("topic", topic, ("WRITE",), "prefixed" if prefixed else "literal")
 
 
+def publishes(topic: str, *, prefixed: bool = False) -> Grant:
+    """WRITE, and READ back (the outbox relay's recovery, see the module's rules)."""
+    return Grant("topic", topic, ("WRITE", "READ"), "prefixed" if prefixed else "literal")
+
+
 def group(name: str, *, prefixed: bool = False) -> Grant:
     """Join, commit and describe a consumer group (READ implies DESCRIBE)."""
     return Grant("group", name, ("READ",), "prefixed" if prefixed else "literal")
@@ -85,7 +93,7 @@ RESPONSES_PREFIX: Final = "assignments.responses."
 ASSIGNMENTS_PREFIX: Final = "assignments."
 
 # Every service raises alerts and dead-letters poison messages.
-_OPS_WRITES = (writes(OPS_ALERTS), writes(OPS_DEADLETTER))
+_OPS_WRITES = (publishes(OPS_ALERTS), publishes(OPS_DEADLETTER))
 
 SERVICE_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
     "intake": (
@@ -93,16 +101,16 @@ SERVICE_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
         reads(REFERRALS_DECIDED),
         reads(OPS_EVENTS),
         group("intake-", prefixed=True),
-        writes(REFERRALS_RECEIVED),
-        writes(REFERRALS_REJECTED),
-        writes(OPS_EVENTS),
+        publishes(REFERRALS_RECEIVED),
+        publishes(REFERRALS_REJECTED),
+        publishes(OPS_EVENTS),
         *_OPS_WRITES,
     ),
     "router": (
         reads(REFERRALS_RECEIVED),
         group("router"),
-        writes(REFERRALS_DECIDED),
-        writes(OPS_EVENTS),
+        publishes(REFERRALS_DECIDED),
+        publishes(OPS_EVENTS),
         *_OPS_WRITES,
     ),
     "gateway": (
@@ -111,8 +119,8 @@ SERVICE_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
         reads(OPS_EVENTS),  # intake's `erased` events: the gateway forgets its copies too
         reads(RESPONSES_PREFIX, prefixed=True),
         group("provider-gateway-", prefixed=True),
-        writes(ASSIGNMENTS_PREFIX, prefixed=True),
-        writes(OPS_EVENTS),
+        publishes(ASSIGNMENTS_PREFIX, prefixed=True),
+        publishes(OPS_EVENTS),
         *_OPS_WRITES,
     ),
     # The operators' tool: reads the ops topics (ids and codes only, no personal data), and

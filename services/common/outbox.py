@@ -52,6 +52,7 @@ class OutboxTable:
     headers_column: str = "headers"
     payload_column: str = "payload"
     sent_column: str = "sent_at"
+    created_column: str = "created_at"
     attempts_column: str | None = None  # counted up on each publication, when the table has one
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class OutboxTable:
             self.headers_column,
             self.payload_column,
             self.sent_column,
+            self.created_column,
         ]
         if self.attempts_column is not None:
             names.append(self.attempts_column)
@@ -106,6 +108,21 @@ class OutboxTable:
             f"UPDATE {self.table} SET {self.attempts_column} = {self.attempts_column} + 1"  # noqa: S608 - checked identifiers
             f" WHERE {self.id_column} = ANY($1::bigint[])"
         )
+
+    @property
+    def unsent_events_sql(self) -> str:
+        """The oldest unsent rows' topics, event ids and times (the relay's recovery)."""
+        return (
+            f"SELECT {self.id_column} AS id, {self.topic_column} AS topic,"  # noqa: S608 - checked identifiers
+            f" {self.headers_column}->>'ce_id' AS ce_id, {self.created_column} AS created_at"
+            f" FROM {self.table} WHERE {self.sent_column} IS NULL ORDER BY {self.id_column}"
+            " LIMIT $1"
+        )
+
+    @property
+    def mark_unsent_sent_sql(self) -> str:
+        """`mark_sent_sql` for the rows that are still unsent (the relay's recovery)."""
+        return f"{self.mark_sent_sql} AND {self.sent_column} IS NULL"
 
     @property
     def backlog_sql(self) -> str:

@@ -26,6 +26,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -37,6 +38,7 @@ from pydantic import SecretStr
 from services.common.db import apply_migrations, create_pool
 from services.common.ops_outbox import OutboxOps
 from services.common.outbox import OutboxTable, kafka_publisher
+from services.common.outbox_recovery import kafka_finder, recover
 from services.common.outbox_relay import OutboxRelay
 from services.common.runtime import (
     BrokerStarter,
@@ -146,6 +148,14 @@ def _start_relay(core: ServiceCore, options: RelayOptions) -> OutboxRelay:
         concurrent=options.concurrent,
         publish_timeout_seconds=options.publish_timeout_seconds,
         per_key=options.per_key,
+        recover=partial(
+            recover,
+            core.db,
+            options.table,
+            kafka_finder(
+                core.settings.kafka_bootstrap_servers, security=core.settings.kafka_security
+            ),
+        ),
     )
     core.tasks.start(
         "outbox-relay",

@@ -34,6 +34,16 @@ def test_each_service_may_do_all_its_code_does(
     assert refused == []
 
 
+def test_each_service_may_read_back_what_it_publishes(
+    operations: list[tuple[str, str, Operation]],
+) -> None:
+    """The outbox relay's recovery at start reads the topics its service writes."""
+    unreadable = [
+        op for op in operations if op[2] == "WRITE" and not allowed(op[0], "topic", op[1], "READ")
+    ]
+    assert unreadable == []
+
+
 def test_no_topic_grant_of_a_service_goes_unused(
     operations: list[tuple[str, str, Operation]],
 ) -> None:
