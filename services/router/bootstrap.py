@@ -27,11 +27,10 @@ from shared import Service
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The relay publishes up to RELAY_BATCH rows (RELAY_BATCH / 2 decisions, each with its ops copy)
-# concurrently and marks them sent once Kafka has acknowledged them all. A crash between the acks
-# and that mark republishes the batch after the restart: the same events under the same ids,
-# which consumers dedupe (the gateway keeps one decision per referral), so at most
-# RELAY_BATCH / 2 decisions are published twice (it was 2 rows, one decision, when the router
-# published one message at a time; a batch a round trip is what lets it keep up with a backlog).
+# concurrently and marks them sent once Kafka has acknowledged them all (a batch a round trip is
+# what lets it keep up with a backlog). A crash between the acks and that mark leaves the rows
+# unsent; the relay's recovery at the next start finds them on Kafka and marks them instead of
+# publishing them again (services/common/outbox_recovery.py).
 # Concurrent within the batch: each referral's two rows are on different topics and each
 # (topic, key) has one event (its stable id), so there is no order among them to keep.
 RELAY_BATCH = 200
