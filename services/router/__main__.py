@@ -1,6 +1,6 @@
 """`python -m services.router {decide,simulate,serve}`: the router's command line.
 
-- `decide [--rules PATH] [--postcodes CSV] [--stats] < submissions.jsonl > decisions.jsonl`
+- `decide [--rules PATH] [--postcodes CSV] [--stats] [--jobs N] < submissions.jsonl > decisions.jsonl`
 - `simulate --rules NEW [--baseline OLD] [--postcodes CSV] < referrals.jsonl`
 - `simulate --rules NEW [--baseline OLD] --from-db [--since ISO]`: the referrals stored with past
   decisions (ROUTER_DATABASE_URL), received at or after `--since` (an ISO instant with offset)
@@ -33,6 +33,13 @@ def _instant(text: str) -> datetime:
     return value
 
 
+def _jobs(text: str) -> int:
+    """A `--jobs` count: a whole number from 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of processes from 1")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m services.router", description=__doc__.split("\n")[0]
@@ -43,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         "--rules", type=Path, default=_env_path("ROUTER_RULES_PATH"), help="the rules file to use"
     )
     decide.add_argument("--stats", action="store_true", help="print timings and counts to stderr")
+    decide.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        help="processes to share the lines among (default: the machine's cores; 1: this one)",
+    )
     simulate = commands.add_parser("simulate", help="count what a rules version would change")
     simulate.add_argument("--rules", type=Path, required=True, help="the candidate rules file")
     simulate.add_argument(
@@ -93,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     stdin, stdout, stderr = sys.stdin.buffer, sys.stdout, sys.stderr
     if args.command == "decide":
         return decide_command(
-            args.rules, args.postcodes, stats=args.stats, stdin=stdin, stdout=stdout, stderr=stderr
+            args.rules,
+            args.postcodes,
+            stats=args.stats,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            jobs=args.jobs,
         )
     if args.from_db:
         return _simulate_from_db(args)

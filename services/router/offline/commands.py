@@ -4,6 +4,8 @@ Rules kept here:
 - both load the postcode index and the rules before reading a line, and refuse to start (exit 2,
   saying why on stderr) if either cannot be used; once started, every line is answered (`jsonl`)
   and the exit status is 0;
+- `decide --jobs N` shares the lines among N processes (default: the machine's cores), the
+  answers the same and in the same order (`parallel`);
 - `decide --stats` reports start-up and throughput on stderr, never on stdout;
 - while `decide` answers lines, what start-up made is set aside from the cyclic garbage collector
   and its youngest generation is collected after 10,000 new objects rather than 700 (`_batch_gc`;
@@ -34,7 +36,8 @@ from tqdm import tqdm
 from services.router.adapters.postcode_data import load_postcode_index
 from services.router.domain import Comparison, PostcodeDirectory, compare, replay_one
 from services.router.engine import CachedRules, load_rules
-from services.router.offline.jsonl import Tally, decide_lines, readable_referrals
+from services.router.offline.jsonl import Tally, readable_referrals
+from services.router.offline.parallel import decide_in_parallel
 
 
 def format_comparison(result: Comparison, unreadable: int = 0) -> str:
@@ -96,22 +99,24 @@ def decide_command(
     stdin: BinaryIO,
     stdout: TextIO,
     stderr: TextIO,
+    jobs: int = 1,
 ) -> int:
-    """`decide`: one Decision (or error) per input line; exit 0 once every line is answered."""
+    """`decide`: one Decision (or error) per input line; exit 0 once every line is answered
+    (over `jobs` processes: `parallel`)."""
     loaded = _load([rules_path], postcodes_csv, stderr)
     if loaded is None:
         return 2
     (rules,), postcodes, timings = loaded
     tally, start = Tally(), time.perf_counter()
     with _batch_gc():
-        for text in decide_lines(stdin, rules, postcodes, tally):
-            stdout.write(text + "\n")
+        for text in decide_in_parallel(stdin, rules, postcodes, tally, jobs=jobs):
+            stdout.write(text)
     stdout.flush()
     if stats:
         elapsed = time.perf_counter() - start
         lines = tally.decided + tally.errors
         print(
-            f"rules {rules.version}; start-up: postcodes {timings['postcodes']:.3f} s, rules "
+            f"rules {rules.version}; jobs {jobs}; start-up: postcodes {timings['postcodes']:.3f} s, rules "
             f"{timings['rules']:.3f} s; {lines} lines in {elapsed:.3f} s "
             f"({lines / elapsed if elapsed else 0:,.0f}/s); decided {tally.decided}, errors "
             f"{tally.errors}; engine evaluations {rules.evaluations}; "
