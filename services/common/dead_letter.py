@@ -133,7 +133,7 @@ def dead_letterer(
             error_fields=sorted({_as_code(f) for f in fields})[:50],
         )
         key = safe_key(getattr(record, "key", None))
-        await sink.send(
+        await sink.emit(
             letter,
             topic=OPS_DEADLETTER,
             key=key,

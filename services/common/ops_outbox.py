@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import asyncpg
 from faststream.kafka import KafkaBroker
@@ -29,25 +28,14 @@ from pydantic import BaseModel
 
 from services.common.kafka_publish import publish_event
 from services.common.outbox import OutboxTable
-from services.common.outbox_tx import OutboxTx
+from services.common.outbox_tx import Emitter, OutboxTx
 from shared import OpsAlert, Service
 from shared.cloudevents import TYPE_OPS_ALERT
 from shared.topics import OPS_ALERTS
 
-
-class OpsSink(Protocol):
-    """Where a dead letter or an alert is sent (`key` is also its CloudEvents subject)."""
-
-    async def send(
-        self,
-        event: BaseModel,
-        *,
-        topic: str,
-        key: str | None,
-        ce_type: str,
-        event_id: str,
-        at: datetime,
-    ) -> None: ...
+# Where a dead letter or an alert goes (`key` is also its CloudEvents subject): an `Emitter`
+# that commits (or publishes) each event on its own, rather than inside a caller's transaction.
+OpsSink = Emitter
 
 
 @dataclass(frozen=True)
@@ -58,7 +46,7 @@ class OutboxOps:
     pool: Callable[[], asyncpg.Pool]
     table: OutboxTable
 
-    async def send(
+    async def emit(
         self,
         event: BaseModel,
         *,
@@ -81,7 +69,7 @@ class BrokerOps:
     service: Service
     broker: Callable[[], KafkaBroker]
 
-    async def send(
+    async def emit(
         self,
         event: BaseModel,
         *,
@@ -108,7 +96,7 @@ def alert_raiser(sink: OpsSink) -> Callable[[OpsAlert], Awaitable[None]]:
     through `sink`, under its own (derived) id."""
 
     async def raise_alert(alert: OpsAlert) -> None:
-        await sink.send(
+        await sink.emit(
             alert,
             topic=OPS_ALERTS,
             key=None,

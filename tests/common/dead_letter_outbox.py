@@ -51,9 +51,9 @@ class Counted:
         self.outbox = OutboxOps(Service.PROVIDER_GATEWAY, lambda: pool, TABLE)
         self.asked = 0
 
-    async def send(self, event: Any, **where: Any) -> None:
+    async def emit(self, event: Any, **where: Any) -> None:
         self.asked += 1
-        await self.outbox.send(event, **where)
+        await self.outbox.emit(event, **where)
 
 
 def consumer(bootstrap: str, topic: str, group: str, ops: OpsSink) -> tuple[KafkaBroker, list[Any]]:

@@ -60,7 +60,7 @@ class _Sink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
 
-    async def send(self, event: BaseModel, *, topic: str, event_id: str, **_: Any) -> None:
+    async def emit(self, event: BaseModel, *, topic: str, event_id: str, **_: Any) -> None:
         self.sent.append((topic, event_id, json.loads(event.model_dump_json())))
 
 
