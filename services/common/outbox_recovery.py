@@ -17,7 +17,13 @@ Rules kept here:
 - bounded: at most `max_messages` read and `max_seconds` spent; what is not found by then stays
   unsent (published again under its own id, as without the recovery: nothing is lost);
 - rows are marked with the table's own statement, only while still unsent (another replica's
-  relay may have sent them meanwhile), so the router's trigger stamps its decisions published.
+  relay may have sent them meanwhile), so the router's trigger stamps its decisions published;
+- it runs once per start, after Kafka answers and before the broker (its consumers, and so the
+  relay, which waits for the broker) starts (`at_start`, run by `runtime.BrokerStarter`): only
+  what a predecessor left is looked for, never a row this process queued from a redelivery;
+- it never stops the service: a recovery that fails `ATTEMPTS` times (say a deployment without
+  the READ grants) is given up with a warning, and those rows are published again under their
+  own ids, which consumers dedupe (publishing late would be worse).
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ log = structlog.get_logger(__name__)
 Published = set[tuple[str, str]]
 # Given each topic's wanted ids and the earliest time to look from: those found.
 FindPublished = Callable[[Mapping[str, set[str]], datetime], Awaitable[Published]]
+
+
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,30 @@ async def recover(
         await pool.execute(table.mark_unsent_sent_sql, ids)
         log.info("outbox rows already on kafka marked sent", rows=len(ids), table=table.table)
     return len(ids)
+
+
+def at_start(recover_once: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
+    """`recover_once` for `BrokerStarter`: run until it succeeds or `ATTEMPTS` have failed, once
+    per process (a broker start retried after it does not run it again); never raises."""
+    done = False
+
+    async def run() -> None:
+        nonlocal done
+        for attempt in range(1, ATTEMPTS + 1):
+            if done:
+                return
+            try:
+                await recover_once()
+            except Exception as exc:  # noqa: BLE001 - any failure: try again, then give up (rules)
+                log.warning("outbox recovery failed", error=type(exc).__name__, attempt=attempt)
+                await asyncio.sleep(0.5 * attempt)
+            else:
+                done = True
+        if not done:
+            log.warning("outbox recovery given up; unsent rows will be published again")
+            done = True
+
+    return run
 
 
 def kafka_finder(

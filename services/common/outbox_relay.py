@@ -17,10 +17,8 @@ Rules kept here:
 - `per_key` keeps that order for each (topic, key) and no other: each key's rows are published
   in id order, one at a time, the first failure stopping that key's rows only, while different
   keys' rows go concurrently (Kafka keeps order per partition, and a key is one partition);
-- before its first batch the running relay recovers (`outbox_recovery`, when the service gave it
-  `recover`): rows a killed predecessor had published but not marked are marked sent, not sent
-  again; a recovery that fails `RECOVERY_ATTEMPTS` times is given up (those rows are published
-  again, under their own ids, which consumers dedupe: delayed publishing would be worse);
+- rows a killed predecessor published but never marked are marked sent before the broker starts
+  (`outbox_recovery`, run by `runtime.BrokerStarter`), so this relay does not publish them again;
 - LISTEN/NOTIFY wakes the relay as soon as a row commits, with the wake-up cleared before each
   drain so one landing during the drain is not lost; a slow poll backs it up in case a
   notification is missed (for example while the listening connection was being re-made).
@@ -33,19 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import structlog
 
 from services.common.loops import listen, run_loop
 from services.common.outbox import OutboxMessage, OutboxTable, Publish
-
-log = structlog.get_logger(__name__)
-
-RECOVERY_ATTEMPTS = 3
 
 
 class OutboxPublishFailed(Exception):
@@ -84,11 +77,8 @@ class OutboxRelay:
         concurrent: bool = False,
         publish_timeout_seconds: float = 10.0,
         per_key: bool = False,
-        recover: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._pool = pool
-        self._recover = recover
-        self._recovery_failures = 0
         self._table = table
         self._publish = publish
         self._batch_size = batch_size
@@ -171,22 +161,6 @@ class OutboxRelay:
             cause=failures[0] if failures else ("timeout" if pending else ""),
         )
 
-    async def _recover_once(self) -> None:
-        """Run the recovery; raise to be retried by the loop, until given up."""
-        assert self._recover is not None
-        try:
-            await self._recover()
-        except Exception as exc:
-            self._recovery_failures += 1
-            if self._recovery_failures < RECOVERY_ATTEMPTS:
-                raise
-            log.warning(
-                "outbox recovery given up; unsent rows will be published",
-                error=type(exc).__name__,
-                attempts=self._recovery_failures,
-            )
-        self._recover = None
-
     async def backlog(self) -> int:
         """How many rows wait to be published."""
         count: int = await self._pool.fetchval(self._table.backlog_sql)
@@ -208,11 +182,7 @@ class OutboxRelay:
         """
 
         async def step() -> int:
-            if not ready():
-                return 0
-            if self._recover is not None:
-                await self._recover_once()
-            return await self.drain_once()
+            return await self.drain_once() if ready() else 0
 
         listener = asyncio.create_task(listen(self._pool, {self._table.channel: self._wake}))
         try:

@@ -44,8 +44,13 @@ log = structlog.get_logger(__name__)
 class BrokerStarter:
     """Starts the broker, retrying with backoff until it connects or is cancelled."""
 
-    def __init__(self, broker: KafkaBroker) -> None:
+    def __init__(
+        self, broker: KafkaBroker, before_start: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.broker = broker
+        # Run once Kafka answers and before the broker (and so any consumer) starts: the outbox
+        # relay's recovery (`outbox_recovery.at_start`), which must not raise.
+        self.before_start = before_start
         self.connected = asyncio.Event()
 
     async def run(self) -> None:
@@ -53,6 +58,8 @@ class BrokerStarter:
         while True:
             try:
                 await _probe_cluster(self.broker)
+                if self.before_start is not None:
+                    await self.before_start()
                 await self.broker.start()
             except Exception as exc:  # noqa: BLE001 - every connection failure means "try again"
                 problem = await diagnose(getattr(self.broker, "_connection_kwargs", {}))

@@ -3,7 +3,9 @@
 Rules kept here:
 - nothing connects until the lifespan starts: then the pool is opened and the service's
   migrations applied, the broker is started in the background (the service serves HTTP while
-  Kafka is down, see `runtime.BrokerStarter`), the outbox relay runs if the service has one,
+  Kafka is down, see `runtime.BrokerStarter`; once Kafka answers, and before the broker and its
+  consumers start, the outbox relay's recovery marks sent what a killed predecessor had already
+  published, `outbox_recovery`), the outbox relay runs if the service has one,
   the service's own start-up runs (`extra`: its loops, clients), and the self-monitor watches
   lag and outbox backlog (its alerts queued on the relay's outbox table, `ops_outbox`);
 - shutdown runs in the reverse order, consumers first: the subscribers stop (the message in
@@ -38,7 +40,7 @@ from pydantic import SecretStr
 from services.common.db import apply_migrations, create_pool
 from services.common.ops_outbox import OutboxOps
 from services.common.outbox import OutboxTable, kafka_publisher
-from services.common.outbox_recovery import kafka_finder, recover
+from services.common.outbox_recovery import at_start, kafka_finder, recover
 from services.common.outbox_relay import OutboxRelay
 from services.common.runtime import (
     BrokerStarter,
@@ -114,6 +116,8 @@ def service_lifespan(
             await apply_migrations(pool, core.migrations)
             if prepare is not None:
                 await prepare(core)
+            if relay is not None:
+                core.starter.before_start = _recovery(core, relay.table)
             core.tasks.start("kafka-connect", core.starter.run())
             if relay is not None:
                 core.relay = _start_relay(core, relay)
@@ -139,6 +143,13 @@ def service_lifespan(
     return lifespan
 
 
+def _recovery(core: ServiceCore, table: OutboxTable) -> Callable[[], Awaitable[None]]:
+    """The outbox relay's recovery, once Kafka answers and before the broker starts."""
+    settings = core.settings
+    find = kafka_finder(settings.kafka_bootstrap_servers, security=settings.kafka_security)
+    return at_start(partial(recover, core.db, table, find))
+
+
 def _start_relay(core: ServiceCore, options: RelayOptions) -> OutboxRelay:
     relay = OutboxRelay(
         core.db,
@@ -148,14 +159,6 @@ def _start_relay(core: ServiceCore, options: RelayOptions) -> OutboxRelay:
         concurrent=options.concurrent,
         publish_timeout_seconds=options.publish_timeout_seconds,
         per_key=options.per_key,
-        recover=partial(
-            recover,
-            core.db,
-            options.table,
-            kafka_finder(
-                core.settings.kafka_bootstrap_servers, security=core.settings.kafka_security
-            ),
-        ),
     )
     core.tasks.start(
         "outbox-relay",

@@ -6,9 +6,9 @@ Rules checked:
   sent; rows Kafka does not hold, and rows with no `ce_id`, stay unsent; a message with the same
   id on another topic does not count;
 - a message older than the oldest unsent row (less the clock skew) is not read;
-- the running relay recovers before its first batch, once: a recovered row is not published
-  again, the rest are; a recovery that keeps failing is given up after `RECOVERY_ATTEMPTS`, and
-  the rows are published rather than held.
+- it runs once Kafka answers and before the broker (its consumers, and so the relay) starts,
+  once per process; a recovery that keeps failing is given up after `ATTEMPTS` without stopping
+  the start (the rows are then published again rather than held).
 Each test works on a temporary `outbox` table (outbox_scratch.py) and a scratch topic of its own.
 """
 
@@ -23,12 +23,18 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.common.kafka import make_broker
 from services.common.outbox import OutboxMessage, enqueue
-from services.common.outbox_recovery import RecoveryLimits, kafka_finder, recover
-from services.common.outbox_relay import RECOVERY_ATTEMPTS, OutboxRelay
-from tests.common.outbox_scratch import TABLE, TIMEOUT, listening, rows, scratch_pool
+from services.common.outbox_recovery import (
+    ATTEMPTS,
+    RecoveryLimits,
+    at_start,
+    kafka_finder,
+    recover,
+)
+from services.common.runtime import BrokerStarter
+from tests.common.outbox_scratch import TABLE, rows, scratch_pool
 from tests.support.kafka import connection, produce, tooling
-from tests.support.wait import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +42,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
     async with scratch_pool(stack_env, 1) as created:
-        yield created
-
-
-@pytest.fixture
-async def two_connections(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    # A running relay keeps one for LISTEN; the rows live in the other's temporary table.
-    async with scratch_pool(stack_env, 2) as created:
         yield created
 
 
@@ -103,62 +102,43 @@ async def test_messages_older_than_the_oldest_unsent_row_are_not_read(
     assert await rows(pool) == {"old": (False, 0)}
 
 
-async def test_the_running_relay_recovers_once_before_its_first_batch(
-    two_connections: asyncpg.Pool, stack_env: dict[str, str], topic: str
+async def test_it_runs_before_the_broker_starts_and_once_per_process(
+    pool: asyncpg.Pool, stack_env: dict[str, str], topic: str
 ) -> None:
-    bootstrap, pool, started = stack_env["KAFKA_BOOTSTRAP_SERVERS"], two_connections, False
-    published: list[str] = []
-    recoveries = 0
-
-    async def kafka(message: OutboxMessage) -> None:
-        published.append(str(message.key))
+    """So only what a predecessor left is looked for: no consumer has queued anything yet."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await queue(pool, topic, ["done", "new"])
+    await publish_as_the_relay_did(bootstrap, topic, ["done"])
+    broker = make_broker(bootstrap, client_id="recovery-test", security=tooling())
+    broker_running_at_recovery: list[bool] = []
 
     async def recovery() -> int:
-        nonlocal recoveries
-        recoveries += 1
+        broker_running_at_recovery.append(broker.running)
         return await recover(pool, TABLE, kafka_finder(bootstrap, security=tooling()))
 
-    relay = OutboxRelay(pool, TABLE, kafka, publish_timeout_seconds=TIMEOUT, recover=recovery)
-    task = asyncio.create_task(relay.run(ready=lambda: started, idle_poll_seconds=0.1))
+    starter = BrokerStarter(broker, before_start=at_start(recovery))
     try:
-        await listening(pool)
-        await queue(pool, topic, ["done-1", "done-2", "new"])
-        await publish_as_the_relay_did(bootstrap, topic, ["done-1", "done-2"])
-        started = True
-        await eventually_async(lambda: published == ["new"], "the one unpublished row published")
-        await queue(pool, topic, ["later"])
-        await eventually_async(lambda: published == ["new", "later"], "a later row published")
-        # Read while the relay holds its listening connection: the rows are in the other's table.
-        sent = {key for key, (was_sent, _) in (await rows(pool)).items() if was_sent}
+        await asyncio.wait_for(starter.run(), 60)
+        assert starter.broker.running
+        await starter.before_start()  # type: ignore[misc]  # a second call does nothing
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    assert recoveries == 1
-    assert sent == {"done-1", "done-2", "new", "later"}
+        await broker.stop()
+    assert broker_running_at_recovery == [False]
+    assert {key: sent for key, (sent, _) in (await rows(pool)).items()} == {
+        "done": True,
+        "new": False,
+    }
 
 
-async def test_a_recovery_that_keeps_failing_is_given_up_and_the_rows_published(
-    two_connections: asyncpg.Pool, topic: str
-) -> None:
-    pool = two_connections
-    published: list[str] = []
+async def test_a_recovery_that_keeps_failing_is_given_up_without_stopping_the_start() -> None:
     attempts = 0
-
-    async def kafka(message: OutboxMessage) -> None:
-        published.append(str(message.key))
 
     async def refused() -> int:  # e.g. a deployment whose ACLs lack the READ grant
         nonlocal attempts
         attempts += 1
         raise PermissionError
 
-    relay = OutboxRelay(pool, TABLE, kafka, publish_timeout_seconds=TIMEOUT, recover=refused)
-    task = asyncio.create_task(relay.run(idle_poll_seconds=0.1, max_backoff_seconds=0.2))
-    try:
-        await listening(pool)
-        await queue(pool, topic, ["r1", "r2"])
-        await eventually_async(lambda: sorted(published) == ["r1", "r2"], "rows published")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    assert attempts == RECOVERY_ATTEMPTS
+    run = at_start(refused)
+    await asyncio.wait_for(run(), 10)  # returns: the start goes on
+    await run()
+    assert attempts == ATTEMPTS
