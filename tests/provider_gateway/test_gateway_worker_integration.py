@@ -190,6 +190,15 @@ async def test_one_failing_record_does_not_lose_the_others(
     }
     # Left leased, its attempt listed as in flight: tried again when the lease ends.
     assert found[bad] == ("pending", ["in_flight"])
+    # The batch that failed wrote nothing: each recorded attempt's events are there once.
+    rows = await pool.fetch(
+        "SELECT message_key, convert_from(payload, 'UTF8')::jsonb ->> 'state' AS state"
+        " FROM outbox WHERE message_key = ANY($1::text[]) AND topic = 'ops.events.v1'",
+        list(db.traces),
+    )
+    states_of = Counter((r["message_key"], r["state"]) for r in rows)
+    assert max(states_of.values()) == 1
+    assert sum(state == "delivered" for _, state in states_of) == 4
 
 
 async def test_concurrent_workers_never_send_one_assignment_twice(
