@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
 from fastapi import FastAPI
 
 from services.common.startup import service_app, service_lifespan
@@ -33,10 +32,9 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utc_now,
     rng: Callable[[], float] = JITTER.random,
-    http_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """The gateway's app; `clock`, `rng` and `http_transport` replace the real ones in tests."""
-    gateway = bootstrap(settings, clock=clock, rng=rng, http_transport=http_transport)
+    """The gateway's app; `clock` and `rng` replace the real ones in tests."""
+    gateway = bootstrap(settings, clock=clock, rng=rng)
     core = gateway.core
     app = service_app(
         core,

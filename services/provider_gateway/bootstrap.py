@@ -20,8 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
-import httpx
-
 from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
 from services.common.loops import listen, run_loop
 from services.common.ops_outbox import OutboxOps
@@ -35,6 +33,7 @@ from services.provider_gateway.adapters.outbox import OUTBOX
 from services.provider_gateway.adapters.referral_batch import ReferralBatches
 from services.provider_gateway.adapters.referral_store import DELIVERY_CHANNEL, ReferralStore
 from services.provider_gateway.adapters.unsealing import VaultOpener
+from services.provider_gateway.adapters.webhook_client import webhook_session
 from services.provider_gateway.config import GatewaySettings
 from services.provider_gateway.handlers import Context, check_half_missing, check_overdue
 from services.provider_gateway.handlers.worker import DeliveryWorker
@@ -80,7 +79,6 @@ class Gateway:
     ctx: Context
     kek: EnvKek
     rng: Callable[[], float]
-    http_transport: httpx.AsyncBaseTransport | None = None
     opener: VaultOpener | None = None
 
     @property
@@ -102,15 +100,13 @@ class Gateway:
         """The lifespan's `extra`: the HTTP client, the delivery workers and the checkers."""
         settings, clock = self.settings, self.ctx.now
         self.opener = VaultOpener(core.db, self.kek)
-        timeout = httpx.Timeout(
-            settings.read_timeout_seconds, connect=settings.connect_timeout_seconds
-        )
-        async with httpx.AsyncClient(
-            timeout=timeout, transport=self.http_transport, follow_redirects=False
-        ) as client:
+        async with webhook_session(
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+        ) as session:
             senders: dict[str, Sender] = {
                 "webhook": WebhookSender(
-                    client, settings.providers, clock=clock, opener=self.opener
+                    session, settings.providers, clock=clock, opener=self.opener
                 ),
                 "kafka": KafkaSender(core.broker),
             }
@@ -180,7 +176,6 @@ def bootstrap(
     *,
     clock: Callable[[], datetime] = utc_now,
     rng: Callable[[], float] = JITTER.random,
-    http_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Gateway:
     """The gateway, wired: its core (opened by the lifespan) and its subscribers bound to it."""
     settings.check()
@@ -193,7 +188,7 @@ def bootstrap(
         Service.PROVIDER_GATEWAY, settings, settings.database_url, MIGRATIONS, broker
     )
     kek = EnvKek.parse(settings.pii_kek_keys.get_secret_value(), settings.pii_kek_primary)
-    gateway = Gateway(core, settings, build_context(settings, clock), kek, rng, http_transport)
+    gateway = Gateway(core, settings, build_context(settings, clock), kek, rng)
     # Dead letters and their alerts go through the gateway's outbox (the relay publishes them).
     ops = OutboxOps(Service.PROVIDER_GATEWAY, lambda: core.db, OUTBOX)
     letters = dead_letterer(Service.PROVIDER_GATEWAY, lambda: broker, ops=ops)

@@ -35,6 +35,7 @@ __all__ = [
     "AssignmentRow",
     "AttemptResult",
     "Claimed",
+    "DeliveryBatches",
     "DeliveryQueue",
     "DeliveryUnit",
     "DeliveryUnits",
@@ -178,7 +179,13 @@ class DeliveryUnits(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[DeliveryUnit]: ...
 
 
-class DeliveryQueue(DeliveryUnits, Protocol):
+class DeliveryBatches(DeliveryUnits, Protocol):
+    """Also opens ONE transaction for a claimed batch's attempts (adapters.delivery_store)."""
+
+    def batch(self) -> AbstractAsyncContextManager[DeliveryUnit]: ...
+
+
+class DeliveryQueue(DeliveryBatches, Protocol):
     """The due deliveries, leased to a worker (see adapters.delivery_store.DeliveryStore)."""
 
     async def claim(

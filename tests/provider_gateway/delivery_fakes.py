@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import httpx
 from pydantic import SecretStr
 
 from services.provider_gateway.adapters.channels import WebhookSender
+from services.provider_gateway.adapters.webhook_client import webhook_session
 from services.provider_gateway.config import ProviderChannels
 from services.provider_gateway.domain import Delivered, GiveUp, RetryPolicy, Step, first_assignment
 from services.provider_gateway.domain.health import (
@@ -39,9 +39,8 @@ from tests.provider_gateway.gateway_samples import (
     decision_for,
     received_event,
 )
+from tests.provider_gateway.webhook_server import Handler, webhook_server
 from tests.support.emits import Emitted, RecordsEmits
-
-URL = "https://juno.example/webhooks"
 
 
 def claimed(
@@ -152,16 +151,32 @@ class Fixed:
         return self.result
 
 
-def sender(
-    handler: Callable[[httpx.Request], httpx.Response],
+@asynccontextmanager
+async def sender(
+    handler: Handler,
     clock: Callable[[], datetime] = lambda: T0,
     opener: Opener = clear_only,
-) -> WebhookSender:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    juno = ProviderChannels(
-        Provider.JUNO, URL, True, SecretStr(SECRETS["juno"]), SecretStr(API_KEYS["juno"])
-    )
-    return WebhookSender(client, {Provider.JUNO: juno}, clock=clock, opener=opener)
+    *,
+    delivery: str = "full",
+    public_url: str = "",
+    read_timeout: float = 5.0,
+) -> AsyncIterator[WebhookSender]:
+    """The real webhook sender, on the gateway's real client, to a real endpoint on loopback
+    that `handler` answers (tests.provider_gateway.webhook_server)."""
+    async with (
+        webhook_server(handler) as url,
+        webhook_session(connect_timeout=2.0, read_timeout=read_timeout) as session,
+    ):
+        juno = ProviderChannels(
+            Provider.JUNO,
+            url,
+            True,
+            SecretStr(SECRETS["juno"]),
+            SecretStr(API_KEYS["juno"]),
+            delivery=delivery,  # type: ignore[arg-type]
+            public_url=public_url,
+        )
+        yield WebhookSender(session, {Provider.JUNO: juno}, clock=clock, opener=opener)
 
 
 async def run(

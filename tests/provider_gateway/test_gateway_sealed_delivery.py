@@ -4,12 +4,10 @@ as `erased` without a request, a dead letter or an alert, and leaves the breaker
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 
 from services.common.sealing import EnvKek, WrappedKey, new_data_key, seal_submission
@@ -26,6 +24,7 @@ from tests.provider_gateway.delivery_fakes import (
     sender,
 )
 from tests.provider_gateway.gateway_samples import SECRETS
+from tests.provider_gateway.webhook_server import Received, answering
 
 KEK = EnvKek.parse("v1:" + "B" * 43, "v1")
 
@@ -60,21 +59,14 @@ def sealed_delivery(vault: MemoryVault) -> tuple[Claimed, Assignment]:
     return Claimed(**{**delivery.__dict__, "body": sealed.model_dump_json().encode()}), clear
 
 
-def recording(seen: list[httpx.Request]) -> Callable[[httpx.Request], httpx.Response]:
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(202)
-
-    return handler
-
-
 async def test_a_sealed_assignment_is_delivered_clear_and_signed() -> None:
     vault = MemoryVault()
     delivery, clear = sealed_delivery(vault)
     assert b"Sam Example" not in delivery.body
-    seen: list[httpx.Request] = []
+    seen: list[Received] = []
     now = datetime.now(UTC)
-    result = await sender(recording(seen), lambda: now, VaultOpener(vault, KEK)).send(delivery)
+    async with sender(answering(202, seen), lambda: now, VaultOpener(vault, KEK)) as webhook:
+        result = await webhook.send(delivery)
     assert result.outcome is Outcome.DELIVERED
     (request,) = seen
     Webhook(SECRETS["juno"]).verify(request.content, dict(request.headers))
@@ -85,8 +77,9 @@ async def test_an_erased_referral_is_not_sent_and_ends_as_erased() -> None:
     vault = MemoryVault()
     delivery, _ = sealed_delivery(vault)
     vault.destroy(delivery.referral_id)
-    seen: list[httpx.Request] = []
-    result = await sender(recording(seen), opener=VaultOpener(vault, KEK)).send(delivery)
+    seen: list[Received] = []
+    async with sender(answering(202, seen), opener=VaultOpener(vault, KEK)) as webhook:
+        result = await webhook.send(delivery)
     assert seen == []
     assert (result.outcome, result.error_code) == (Outcome.PERMANENT, "erased")
 
@@ -106,7 +99,8 @@ async def test_a_key_vault_outage_is_retried_without_counting_against_the_endpoi
             raise OSError("connection refused")
 
     delivery, _ = sealed_delivery(MemoryVault())
-    result = await sender(recording([]), opener=VaultOpener(Down(), KEK)).send(delivery)
+    async with sender(answering(202), opener=VaultOpener(Down(), KEK)) as webhook:
+        result = await webhook.send(delivery)
     assert (result.outcome, result.error_code) == (Outcome.RETRYABLE, "key_unavailable")
     recorder = FakeRecorder(FakeDeliveryTx(breaker=Breaker(failures=2)))
     _, tx = await run(result, delivery, recorder, breaker=BreakerPolicy(threshold=5))
@@ -117,7 +111,8 @@ async def test_a_key_that_does_not_unwrap_fails_the_delivery_without_stopping_th
     vault = MemoryVault()
     delivery, _ = sealed_delivery(vault)
     other_kek = EnvKek.parse("v1:" + "C" * 43, "v1")  # the same version name, another key
-    seen: list[httpx.Request] = []
-    result = await sender(recording(seen), opener=VaultOpener(vault, other_kek)).send(delivery)
+    seen: list[Received] = []
+    async with sender(answering(202, seen), opener=VaultOpener(vault, other_kek)) as webhook:
+        result = await webhook.send(delivery)
     assert seen == []
     assert (result.outcome, result.error_code) == (Outcome.PERMANENT, "unseal_failed")

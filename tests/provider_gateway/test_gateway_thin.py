@@ -11,50 +11,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import httpx
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook
 
-from services.provider_gateway.adapters.channels import WebhookSender
 from services.provider_gateway.config import (
     GatewaySettings,
-    ProviderChannels,
     settings_error_message,
 )
 from services.provider_gateway.domain.thin import thin_body
 from shared import Assignment, Provider, ThinAssignment
-from tests.provider_gateway.delivery_fakes import URL, claimed
-from tests.provider_gateway.gateway_fakes import clear_only
-from tests.provider_gateway.gateway_samples import API_KEYS, SECRETS
+from tests.provider_gateway.delivery_fakes import claimed, sender
+from tests.provider_gateway.gateway_samples import SECRETS
+from tests.provider_gateway.webhook_server import Received, answering
 
 Env = Callable[..., None]
 PUBLIC = "https://gateway.nsas.example"
 
 
-def _sender(delivery: str, seen: list[httpx.Request]) -> WebhookSender:
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(202)
-
-    juno = ProviderChannels(
-        Provider.JUNO,
-        URL,
-        True,
-        SecretStr(SECRETS["juno"]),
-        SecretStr(API_KEYS["juno"]),
-        delivery=delivery,  # type: ignore[arg-type]
-        public_url=PUBLIC,
-    )
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    now = datetime.now(UTC)  # the signature's timestamp must be recent to verify
-    return WebhookSender(client, {Provider.JUNO: juno}, clock=lambda: now, opener=clear_only)
+def _now() -> datetime:  # the signature's timestamp must be recent to verify
+    return datetime.now(UTC)
 
 
 async def test_a_thin_delivery_carries_ids_the_decision_and_a_link_signed_and_no_details() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Received] = []
     delivery = claimed()
-    await _sender("thin", seen).send(delivery)
+    async with sender(answering(202, seen), _now, delivery="thin", public_url=PUBLIC) as webhook:
+        await webhook.send(delivery)
     (request,) = seen
     body = Webhook(SECRETS["juno"]).verify(request.content, dict(request.headers))
     thin = ThinAssignment.model_validate(body)
@@ -72,9 +55,10 @@ async def test_a_thin_delivery_carries_ids_the_decision_and_a_link_signed_and_no
 
 
 async def test_full_stays_the_default_delivery() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Received] = []
     delivery = claimed()
-    await _sender("full", seen).send(delivery)
+    async with sender(answering(202, seen), _now, public_url=PUBLIC) as webhook:
+        await webhook.send(delivery)
     assert seen[0].content == delivery.body
 
 

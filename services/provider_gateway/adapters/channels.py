@@ -10,7 +10,8 @@ Rules kept here:
   link to fetch the details), never the referral;
 - a webhook carries the attempt's `traceparent` (W3C Trace Context): ids only, outside the
   signed content;
-- the HTTP client, with its explicit timeouts, is made by the caller (the app's lifespan);
+- the HTTP session, with its explicit timeouts, TLS, pool and bounds, is made once by the
+  caller (the app's lifespan, with adapters.webhook_client.webhook_session);
 - on Kafka the assignment is a CloudEvent whose id is the assignment id, keyed by referral id;
   it stays sealed there (issue 14). A webhook body is the clear Assignment, unsealed by the
   `Opener` just before signing; a referral whose data key was destroyed gives the permanent
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-import httpx
+import aiohttp
 from faststream.kafka import KafkaBroker
 
 from services.common.db import UNAVAILABLE
@@ -37,6 +38,7 @@ from services.common.sealing import (
 )
 from services.common.telemetry import current_trace_headers
 from services.provider_gateway.adapters.signing import webhook_headers
+from services.provider_gateway.adapters.webhook_client import WebhookFailure, post
 from services.provider_gateway.config import ProviderChannels
 from services.provider_gateway.domain import Outcome, classify, parse_retry_after
 from services.provider_gateway.domain.thin import thin_body
@@ -60,13 +62,13 @@ class WebhookSender:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         providers: Mapping[Provider, ProviderChannels],
         *,
         clock: Callable[[], datetime],
         opener: Opener,
     ) -> None:
-        self._client = client
+        self._session = session
         self._providers = providers
         self._clock = clock
         self._opener = opener
@@ -105,22 +107,18 @@ class WebhookSender:
         headers.update(current_trace_headers())
         start = time.perf_counter()
         try:
-            response = await self._client.post(channels.webhook_url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return _failed(start, "timeout")
-        except httpx.ConnectError:
-            return _failed(start, "connect_error")
-        except httpx.TransportError:
-            return _failed(start, "transport_error")
+            answer = await post(self._session, channels.webhook_url, body, headers)
+        except WebhookFailure as failure:
+            return _failed(start, failure.code)
         latency = _elapsed_ms(start)
-        code = response.status_code
+        code = answer.status
         outcome = classify(code)
         return AttemptResult(
             outcome,
             code,
             latency,
             None if outcome is Outcome.DELIVERED else f"http_{code}",
-            parse_retry_after(response.headers.get("retry-after"), self._clock()),
+            parse_retry_after(answer.retry_after, self._clock()),
         )
 
 

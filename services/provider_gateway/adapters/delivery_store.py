@@ -15,8 +15,9 @@ Rules kept here:
   time is claimed (`claim_probes`), plus any delivery due for its last attempt before it is
   given up; a Kafka delivery only while the broker is connected;
 - an attempt's outcome, its delivery's next state, the breaker and the events they cause are
-  one transaction; the update checks the attempt number it claimed, so a late duplicate
-  worker records nothing for its delivery;
+  one transaction (a worker records its whole claimed batch in one: `batch`, see
+  handlers.recording for the lock order); the update checks the attempt number it claimed,
+  so a late duplicate worker records nothing for its delivery;
 - the breaker lives in the `endpoints` row, shared by every gateway instance; when it closes,
   the endpoint's waiting deliveries (not those leased) are brought forward at a bounded rate.
 """
@@ -29,6 +30,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.common.outbox import OutboxMessage
+from services.common.telemetry import current_trace_headers
 from services.provider_gateway.adapters import delivery_sql as sql
 from services.provider_gateway.adapters import endpoint_health as health
 from services.provider_gateway.adapters import outbox
@@ -210,3 +213,33 @@ class DeliveryStore:
     async def transaction(self) -> AsyncIterator[DeliveryTx]:
         async with self._pool.acquire() as conn, conn.transaction():
             yield DeliveryTx(conn)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[DeliveryTx]:
+        """One transaction for a claimed batch's attempts: its outbox rows are held back and
+        inserted in one pipelined statement, with one NOTIFY, when the block ends."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            tx = DeliveryBatchTx(conn)
+            yield tx
+            await tx.flush()
+
+
+class DeliveryBatchTx(DeliveryTx):
+    """A batch's `DeliveryTx`: each event is queued with the trace context it was emitted in
+    (the attempt's span) and inserted, in emit order, by `flush`."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(conn)
+        self._queued: list[OutboxMessage] = []
+
+    async def _queue(self, message: OutboxMessage) -> None:
+        headers = current_trace_headers() | message.headers
+        self._queued.append(OutboxMessage(message.topic, message.key, headers, message.payload))
+
+    async def flush(self) -> None:
+        if not self._queued:
+            return
+        rows = [(m.topic, m.key, m.headers, m.payload) for m in self._queued]
+        await self._conn.executemany(outbox.OUTBOX.insert_sql, rows)
+        await self._conn.execute("SELECT pg_notify($1, '')", outbox.OUTBOX.channel)
+        self._queued.clear()

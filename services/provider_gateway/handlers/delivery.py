@@ -3,7 +3,9 @@
 Rules kept here:
 - the network call happens outside any transaction (the delivery is leased, see
   adapters.delivery_store); its result, the next step the retry policy chose, the ledger row
-  and the ops events it causes are then written in one transaction;
+  and the ops events it causes are then written in one transaction: this attempt's own
+  (`attempt`), or its batch's (`handlers.recording`, with `judge`, `record_health`, `record`
+  and `counted` from here);
 - what an attempt causes (events, dead letter, alerts, a disabled endpoint, the breaker's
   move) is computed as data by `domain.consequences` and only applied here: compute the
   effects, then apply them; the breaker opening and closing are each one alert
@@ -15,6 +17,7 @@ Rules kept here:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from opentelemetry import trace
@@ -46,23 +49,36 @@ def _source(claimed: Claimed) -> str:
     return f"webhook:{claimed.provider.value}"
 
 
-async def attempt(
+@dataclass(frozen=True)
+class Attempted:
+    """One sent attempt, judged: its result, the step the retry policy chose and what it causes
+    (computed, not yet applied), at `at`."""
+
+    claimed: Claimed
+    result: AttemptResult
+    step: Step
+    effects: Effects
+    at: datetime
+    first_attempt_at: datetime
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording an attempt wrote: whether it first delivered, and the breaker's move."""
+
+    first_delivery: bool
+    health: tuple[Breaker, Breaker, int] | None
+
+
+def judge(
     claimed: Claimed,
-    sender: Sender,
-    store: DeliveryUnits,
+    result: AttemptResult,
     policy: RetryPolicy,
     *,
     now: Callable[[], datetime],
     rng: Callable[[], float],
-    breaker: BreakerPolicy | None = None,
-) -> Step:
-    """Send one claimed delivery and record what happened; returns the step taken.
-
-    The attempt's ledger row was committed `in_flight` with the claim; this completes it.
-    """
-    result = await sender.send(claimed)
-    if result.status_code is not None:
-        trace.get_current_span().set_attribute("http.response.status_code", result.status_code)
+) -> Attempted:
+    """The step the retry policy takes after `result`, and its consequences (data only)."""
     at = now()
     first = claimed.first_attempt_at or at
     step = policy.next_step(
@@ -74,25 +90,80 @@ async def attempt(
         retry_after=result.retry_after,
         rng=rng,
     )
-    effects = consequences(_facts(claimed, result), step)
-    first_delivery = False
-    health: tuple[Breaker, Breaker, int] | None = None
+    return Attempted(claimed, result, step, consequences(_facts(claimed, result), step), at, first)
+
+
+async def attempt(
+    claimed: Claimed,
+    sender: Sender,
+    store: DeliveryUnits,
+    policy: RetryPolicy,
+    *,
+    now: Callable[[], datetime],
+    rng: Callable[[], float],
+    breaker: BreakerPolicy | None = None,
+) -> Step:
+    """Send one claimed delivery and record what happened in its own transaction; returns the
+    step taken (the worker records a whole batch at once: `handlers.recording`).
+
+    The attempt's ledger row was committed `in_flight` with the claim; this completes it.
+    """
+    result = await send(claimed, sender)
+    done = judge(claimed, result, policy, now=now, rng=rng)
     async with store.transaction() as tx:
-        if breaker is not None and effects.moves_breaker:
-            health = await tx.record_health(
-                claimed, answered=effects.answered, at=at, policy=breaker
-            )
-            await ops.breaker_moved(
-                tx, claimed.provider, health, at, reason_code=result.error_code or "failing"
-            )
-        if not await tx.finish(claimed, result, step, at=at, first_attempt_at=first):
-            return step
-        first_delivery = await _apply(tx, claimed, effects, at)
-    # Counted once committed: an attempt whose recording failed is tried again, not counted.
-    metrics.observe_attempt(claimed, result.outcome, step, first_delivery=first_delivery, at=at)
+        health = await record_health(tx, done, breaker)
+        recorded = await record(tx, done, health)
+    counted(done, recorded)
+    return done.step
+
+
+async def send(claimed: Claimed, sender: Sender) -> AttemptResult:
+    """The network call (outside any transaction), its status on the current span."""
+    result = await sender.send(claimed)
+    if result.status_code is not None:
+        trace.get_current_span().set_attribute("http.response.status_code", result.status_code)
+    return result
+
+
+async def record_health(
+    tx: DeliveryUnit, done: Attempted, breaker: BreakerPolicy | None
+) -> tuple[Breaker, Breaker, int] | None:
+    """Move the endpoint's breaker after the attempt (first in its transaction: the endpoint
+    row is locked before any delivery row), and alert if it opened or closed."""
+    if breaker is None or not done.effects.moves_breaker:
+        return None
+    claimed, code = done.claimed, done.result.error_code or "failing"
+    health = await tx.record_health(
+        claimed, answered=done.effects.answered, at=done.at, policy=breaker
+    )
+    await ops.breaker_moved(tx, claimed.provider, health, done.at, reason_code=code)
+    return health
+
+
+async def record(
+    tx: DeliveryUnit, done: Attempted, health: tuple[Breaker, Breaker, int] | None
+) -> Recorded | None:
+    """Complete the attempt's ledger row and delivery, and apply its effects; None (nothing
+    caused) when the delivery is no longer this worker's."""
+    c = done.claimed
+    if not await tx.finish(
+        c, done.result, done.step, at=done.at, first_attempt_at=done.first_attempt_at
+    ):
+        return None
+    return Recorded(await _apply(tx, c, done.effects, done.at), health)
+
+
+def counted(done: Attempted, recorded: Recorded | None) -> None:
+    """Count a recorded attempt, once its transaction committed (an attempt whose recording
+    failed is tried again, not counted; a late duplicate's is not counted either)."""
+    if recorded is None:
+        return
+    c, health = done.claimed, recorded.health
+    metrics.observe_attempt(
+        c, done.result.outcome, done.step, first_delivery=recorded.first_delivery, at=done.at
+    )
     if health is not None and health[0].state is not health[1].state:
-        metrics.set_breaker(claimed.provider.value, health[1].state)
-    return step
+        metrics.set_breaker(c.provider.value, health[1].state)
 
 
 def _facts(claimed: Claimed, result: AttemptResult) -> AttemptFacts:

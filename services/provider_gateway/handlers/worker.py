@@ -1,11 +1,13 @@
 """The delivery worker: claims due deliveries (and endpoint probes) and attempts them.
 
 Rules kept here:
-- a batch is claimed (leased, see adapters.delivery_store) and its attempts run concurrently,
-  each through `handlers.delivery.attempt`; while an endpoint's breaker is open the worker
+- a batch is claimed (leased, see adapters.delivery_store), its attempts are sent
+  concurrently (`handlers.delivery`), then recorded together in one transaction
+  (`handlers.recording`); while an endpoint's breaker is open the worker
   claims one probe for it instead of its deliveries (see domain.health);
 - each attempt is a span of the referral's trace, resumed from the assignment's stored
-  `traceparent` (the webhook carries it on to the provider; see adapters.channels);
+  `traceparent` (the webhook carries it on to the provider; see adapters.channels), open
+  from its send until its recording ends (its events carry it);
 - an attempt whose recording failed leaves its delivery leased (tried again when the lease
   ends) and the step raises, so the loop backs off; a delivery given up is logged by ids only.
 """
@@ -13,8 +15,7 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -22,21 +23,21 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from services.common.telemetry import trace_context
-from services.provider_gateway.domain import GiveUp, RetryPolicy, Step
+from services.provider_gateway.domain import GiveUp, RetryPolicy
 from services.provider_gateway.domain.health import BreakerPolicy
-from services.provider_gateway.handlers.delivery import attempt
+from services.provider_gateway.handlers.delivery import Attempted, judge, send
+from services.provider_gateway.handlers.recording import record_all
 from services.provider_gateway.ports import Claimed, DeliveryQueue, Sender
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer(__name__)
 
 
-@contextmanager
-def _attempt_span(claimed: Claimed) -> Iterator[Span]:
-    """The attempt as a span of the trace its assignment was made in (the referral's trace)."""
-    with (
-        trace_context({"traceparent": claimed.traceparent or ""}),
-        _tracer.start_as_current_span(
+def _attempt_span(claimed: Claimed) -> Span:
+    """The attempt as a span of the trace its assignment was made in (the referral's trace);
+    it stays open until the attempt is recorded."""
+    with trace_context({"traceparent": claimed.traceparent or ""}):
+        return _tracer.start_span(
             f"deliver {claimed.channel} {claimed.provider.value}",
             kind=SpanKind.PRODUCER if claimed.channel == "kafka" else SpanKind.CLIENT,
             attributes={
@@ -46,9 +47,7 @@ def _attempt_span(claimed: Claimed) -> Iterator[Span]:
                 "nottssas.channel": claimed.channel,
                 "nottssas.attempt": claimed.attempt,
             },
-        ) as span,
-    ):
-        yield span
+        )
 
 
 class DeliveryWorker:
@@ -79,19 +78,12 @@ class DeliveryWorker:
         self._lease = lease
         self._breaker = breaker
 
-    async def _attempt(self, claimed: Claimed) -> Step:
-        with _attempt_span(claimed) as span:
-            step = await attempt(
-                claimed,
-                self._senders[claimed.channel],
-                self._store,
-                self._policy,
-                now=self._now,
-                rng=self._rng,
-                breaker=self._breaker,
-            )
-            span.set_attribute("nottssas.step", type(step).__name__)
-            return step
+    async def _send(self, claimed: Claimed, span: Span) -> Attempted:
+        with trace.use_span(span, end_on_exit=False):
+            result = await send(claimed, self._senders[claimed.channel])
+        done = judge(claimed, result, self._policy, now=self._now, rng=self._rng)
+        span.set_attribute("nottssas.step", type(done.step).__name__)
+        return done
 
     async def step(self) -> int:
         """Attempt one batch of due deliveries (and probes); returns how many were claimed."""
@@ -109,19 +101,36 @@ class DeliveryWorker:
             webhook_providers=webhook,
             give_up_after=self._policy.give_up_after,
         )
-        results = await asyncio.gather(*(self._attempt(c) for c in claimed), return_exceptions=True)
-        for delivery, result in zip(claimed, results, strict=True):
-            if isinstance(result, GiveUp):
+        spans = {id(c): _attempt_span(c) for c in claimed}
+        sent = await asyncio.gather(
+            *(self._send(c, spans[id(c)]) for c in claimed), return_exceptions=True
+        )
+        attempted = [a for a in sent if isinstance(a, Attempted)]
+        failures: list[BaseException] = [a for a in sent if isinstance(a, BaseException)]
+        try:
+            recorded = await record_all(
+                self._store,
+                attempted,
+                breaker=self._breaker,
+                within=lambda a: trace.use_span(spans[id(a.claimed)], end_on_exit=False),
+            )
+        finally:
+            for span in spans.values():
+                span.end()
+        for done, error in zip(attempted, recorded, strict=True):
+            if error is not None:
+                failures.append(error)
+            elif isinstance(done.step, GiveUp):
                 log.warning(
                     "delivery given up",
-                    referral_id=str(delivery.referral_id),
-                    assignment_id=delivery.assignment_id,
-                    channel=delivery.channel,
-                    reason_code=result.reason_code,
-                    attempt=delivery.attempt,
+                    referral_id=str(done.claimed.referral_id),
+                    assignment_id=done.claimed.assignment_id,
+                    channel=done.claimed.channel,
+                    reason_code=done.step.reason_code,
+                    attempt=done.claimed.attempt,
                 )
-        # A failed recording leaves its delivery leased; it is tried again when the lease ends.
-        failures = [r for r in results if isinstance(r, BaseException)]
+        # A failed attempt or recording leaves its delivery leased; it is tried again when the
+        # lease ends.
         if failures:
             raise failures[0]
         return len(claimed)
