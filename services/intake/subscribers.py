@@ -56,9 +56,13 @@ Event = TypeVar("Event", Decision, OpsEvent)
 # The timeline's inputs are taken in batches (as the router's and the gateway's): one offset
 # commit per batch instead of one per message; every service's ops events pass here (several
 # per referral) and nearly none is a timeline step. At most BATCH_MAX records, waiting at most
-# BATCH_WAIT_MS to fill a batch.
+# BATCH_WAIT_MS to fill a batch. The broker holds each fetch until FILL_BYTES (about a hundred
+# events) are there or FILL_WAIT_MS has passed: a status step is shown at most that much later,
+# and under load a batch is many records, not the one or two that arrived since the last.
 BATCH_MAX = 100
 BATCH_WAIT_MS = 20
+FILL_BYTES = 64 * 1024
+FILL_WAIT_MS = 250
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ def register_subscribers(broker: KafkaBroker, wiring: Wiring, *, dead_letter: De
         max_records=BATCH_MAX,
         timeout_ms=BATCH_WAIT_MS,
         title="intake/decisions",
+        fill_bytes=FILL_BYTES,
+        fill_wait_ms=FILL_WAIT_MS,
     )
     async def on_decided(message: KafkaMessage) -> None:
         store = wiring.timeline()
@@ -136,6 +142,8 @@ def register_subscribers(broker: KafkaBroker, wiring: Wiring, *, dead_letter: De
         max_records=BATCH_MAX,
         timeout_ms=BATCH_WAIT_MS,
         title="intake/ops-events",
+        fill_bytes=FILL_BYTES,
+        fill_wait_ms=FILL_WAIT_MS,
     )
     async def on_ops_event(message: KafkaMessage) -> None:
         store = wiring.timeline()

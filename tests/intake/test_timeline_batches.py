@@ -157,3 +157,26 @@ async def test_a_store_failure_in_a_batch_is_raised_for_redelivery_not_dead_lett
             _ops(ReferralState.DELIVERED, rid), topic=OPS_EVENTS, headers=cloudevent(TYPE_OPS_EVENT)
         )
     assert wired.dead == []
+
+
+def test_the_timeline_subscribers_let_the_broker_fill_each_fetch() -> None:
+    """Under load a fetch brings a batch, not the one event that arrived since the last one,
+    and a quiet topic's event still arrives within FILL_WAIT_MS (FastStream keeps the
+    consumer's settings in `_connection_args`)."""
+    wiring = Wiring(
+        accept=lambda *_a, **_k: None,  # type: ignore[arg-type]
+        rejections=FakeStore,
+        timeline=FakeStore,
+        agency_known=FakeStore().agency_known,
+        header_agencies=frozenset(),
+        now=lambda: NOW,
+    )
+    broker = build_broker("127.0.0.1:1", wiring)
+    timeline = {
+        s.group_id: s._connection_args  # type: ignore[attr-defined]
+        for s in broker.subscribers
+        if s.group_id in {"intake-timeline", "intake-timeline-ops"}  # type: ignore[attr-defined]
+    }
+    assert set(timeline) == {"intake-timeline", "intake-timeline-ops"}
+    for group, args in timeline.items():
+        assert (args["fetch_min_bytes"], args["fetch_max_wait_ms"]) == (64 * 1024, 250), group
