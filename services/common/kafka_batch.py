@@ -86,8 +86,14 @@ def batch_subscriber(
     timeout_ms: int,
     title: str,
     description: str | None = None,
+    fill_bytes: int = 1,
+    fill_wait_ms: int = 500,
 ) -> BatchSubscriber:
-    """A durable subscriber handed up to `max_records` records, waiting at most `timeout_ms`."""
+    """A durable subscriber handed up to `max_records` records, waiting at most `timeout_ms`.
+
+    `fill_bytes`/`fill_wait_ms` (the consumer's fetch_min_bytes/fetch_max_wait_ms): the broker
+    answers a fetch once it has that many bytes or that long has passed; by default at once,
+    for a subscriber whose latency matters more than its batches' size."""
     return broker.subscriber(
         topic,
         group_id=group_id,
@@ -96,6 +102,8 @@ def batch_subscriber(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=timeout_ms,
+        fetch_min_bytes=fill_bytes,
+        fetch_max_wait_ms=fill_wait_ms,
         parser=batch_parser,
         decoder=_raw,
         title=title,

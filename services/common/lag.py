@@ -5,11 +5,14 @@ Rules kept here:
   and end offsets from a group-less consumer, so measuring cannot move any service's position;
 - a partition the group has not committed on lags by everything still in the log
   (end - beginning), because every subscriber starts from the earliest offset;
-- a group subscribed by pattern (`^...`) is measured on every topic the pattern matches now.
+- a group subscribed by pattern (`^...`) is measured on every topic the pattern matches now;
+- a monitor measures over clients it keeps (`LagReader`: one login per client, not per check),
+  made again after a failure and closed when it stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -73,33 +76,76 @@ async def group_lag(
     *,
     security: KafkaSecurity | None = None,
 ) -> list[PartitionLag]:
-    """Each group's committed offset and each partition's beginning and end offsets."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_list(bootstrap), **_connection(security)
-    )
-    await admin.start()
-    try:  # one admin connection for the partitions and the groups' offsets
-        groups = expand_patterns(groups, await admin.list_topics())
-        wanted = await _partitions(admin, sorted({t for ts in groups.values() for t in ts}))
-        committed = {
-            group: await admin.list_consumer_group_offsets(
-                group, partitions=[tp for tp in wanted if tp.topic in group_topics]
-            )
-            for group, group_topics in groups.items()
-        }
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_list(bootstrap),
-        enable_auto_commit=False,
-        **_connection(security),
-    )
-    await consumer.start()
+    """Each group's committed offset and each partition's beginning and end offsets, measured
+    once (the clients are made for it and closed after; a monitor keeps a `LagReader`)."""
+    reader = LagReader(bootstrap, security=security)
     try:
-        ends = await consumer.end_offsets(wanted)
-        beginnings = await consumer.beginning_offsets(wanted)
+        return await reader.measure(groups)
     finally:
-        await consumer.stop()
+        await reader.close()
+
+
+class LagReader:
+    """Measures lag again and again over one admin client and one group-less consumer.
+
+    Each client is a TLS + SCRAM login; a monitor that checks every half-minute keeps them
+    rather than logging in twice per check. A measurement that fails on kept clients is tried
+    once more on new ones (the broker restarted, a connection went stale); clients that fail
+    are closed, and the next measurement makes new ones. `close` closes both.
+    """
+
+    def __init__(self, bootstrap: str, *, security: KafkaSecurity | None = None) -> None:
+        self._bootstrap = bootstrap_list(bootstrap)
+        self._connection = _connection(security)
+        self._clients: tuple[AIOKafkaAdminClient, AIOKafkaConsumer] | None = None
+
+    async def measure(self, groups: Mapping[str, tuple[str, ...]]) -> list[PartitionLag]:
+        kept = self._clients is not None
+        try:
+            return await _measure(*await self._open(), groups)
+        except Exception:
+            await self.close()
+            if not kept:
+                raise
+        return await self.measure(groups)  # once more, on new clients
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, None
+        if clients is not None:
+            admin, consumer = clients
+            with contextlib.suppress(Exception):  # a client of a dead broker may fail to close
+                await admin.close()
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _open(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._clients is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, **self._connection)
+            # No group: it never joins one and never commits (see the module's rules).
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, enable_auto_commit=False, **self._connection
+            )
+            self._clients = (admin, consumer)  # kept before starting: close() closes either
+            await admin.start()
+            await consumer.start()
+        return self._clients
+
+
+async def _measure(
+    admin: AIOKafkaAdminClient,
+    consumer: AIOKafkaConsumer,
+    groups: Mapping[str, tuple[str, ...]],
+) -> list[PartitionLag]:
+    groups = expand_patterns(groups, await admin.list_topics())
+    wanted = await _partitions(admin, sorted({t for ts in groups.values() for t in ts}))
+    committed = {
+        group: await admin.list_consumer_group_offsets(
+            group, partitions=[tp for tp in wanted if tp.topic in group_topics]
+        )
+        for group, group_topics in groups.items()
+    }
+    ends = await consumer.end_offsets(wanted)
+    beginnings = await consumer.beginning_offsets(wanted)
     rows = []
     for group, group_topics in groups.items():
         for tp in wanted:

@@ -16,6 +16,9 @@ Rules kept here:
 - alerts are queued on the service's outbox (`ops_outbox`, wired in `runtime.start_monitor`);
 - a measurement that fails (Kafka or PostgreSQL unreachable) is logged and skipped; the loop
   goes on, and the gauges keep their last values;
+- lag is measured over Kafka clients kept from one check to the next (`KafkaLagSource`: a TLS +
+  SCRAM login per client, once, not per check), re-made after a failure, closed when the
+  monitor stops;
 - gauges and alerts carry group names, topic names and counts only.
 """
 
@@ -32,7 +35,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Gauge
 
 from services.common.kafka_security import KafkaSecurity
-from services.common.lag import group_lag, lag_by_topic
+from services.common.lag import LagReader, lag_by_topic
 from services.common.ops_ids import lag_alert_id
 from shared import AlertKind, OpsAlert, Service
 
@@ -124,18 +127,36 @@ def consumer_groups(broker: KafkaBroker) -> dict[str, tuple[str, ...]]:
     return {group: tuple(sorted(topics)) for group, topics in sorted(groups.items())}
 
 
+class KafkaLagSource:
+    """Measures `groups` (group -> topics it reads) on the cluster at `bootstrap`, over clients
+    kept between checks (`lag.LagReader`); `close` closes them (`Monitor.run` does, when it
+    stops)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        groups: Mapping[str, tuple[str, ...]],
+        *,
+        security: KafkaSecurity | None = None,
+    ) -> None:
+        self._groups = dict(groups)
+        self._reader = LagReader(bootstrap, security=security)
+
+    async def __call__(self) -> Mapping[tuple[str, str], int]:
+        return lag_by_topic(await self._reader.measure(self._groups))
+
+    async def close(self) -> None:
+        await self._reader.close()
+
+
 def kafka_lag_source(
     bootstrap: str,
     groups: Mapping[str, tuple[str, ...]],
     *,
     security: KafkaSecurity | None = None,
-) -> LagSource:
+) -> KafkaLagSource:
     """Measures `groups` (group -> topics it reads) on the cluster at `bootstrap`."""
-
-    async def measure() -> Mapping[tuple[str, str], int]:
-        return lag_by_topic(await group_lag(bootstrap, dict(groups), security=security))
-
-    return measure
+    return KafkaLagSource(bootstrap, groups, security=security)
 
 
 @dataclass
@@ -168,11 +189,17 @@ class Monitor:
             self.alarm.raised(group, topic, now)
 
     async def run(self, *, interval_seconds: float, ready: Callable[[], bool]) -> None:
-        """Check every `interval_seconds` (once `ready`, i.e. the broker is connected)."""
-        while True:
-            if ready():
-                try:
-                    await self.check()
-                except Exception as exc:  # noqa: BLE001 - a failed check must not end the watch
-                    log.warning("monitor check failed", error=type(exc).__name__)
-            await asyncio.sleep(interval_seconds)
+        """Check every `interval_seconds` (once `ready`, i.e. the broker is connected); when
+        stopped (cancelled), close what the lag source keeps open."""
+        try:
+            while True:
+                if ready():
+                    try:
+                        await self.check()
+                    except Exception as exc:  # noqa: BLE001 - a failed check must not end the watch
+                        log.warning("monitor check failed", error=type(exc).__name__)
+                await asyncio.sleep(interval_seconds)
+        finally:
+            close = getattr(self.lag, "close", None)
+            if close is not None:
+                await close()

@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 import structlog
 from faststream.kafka import KafkaBroker
 
-from services.common.kafka import dead_letter_middleware, make_broker
+from services.common.kafka import dead_letter_middleware, dead_letterer, make_broker
 from services.common.ops_outbox import OpsSink, OutboxOps
 from services.common.postcode_data import load_postcode_index
 from services.common.sealing import EnvKek
@@ -122,8 +122,12 @@ def build_broker(bootstrap_servers: str, wiring: Wiring) -> KafkaBroker:
 
 
 def _wire(broker: KafkaBroker, wiring: Wiring, ops: OpsSink | None = None) -> KafkaBroker:
-    broker.add_middleware(dead_letter_middleware(Service.INTAKE, lambda: broker, ops=ops))
-    register_subscribers(broker, wiring)
+    # One dead-letterer (and its alert aggregation) for the middleware and the batch handlers.
+    letters = dead_letterer(Service.INTAKE, lambda: broker, ops=ops)
+    broker.add_middleware(
+        dead_letter_middleware(Service.INTAKE, lambda: broker, dead_letter=letters)
+    )
+    register_subscribers(broker, wiring, dead_letter=letters)
     return broker
 
 

@@ -59,10 +59,11 @@ async def _drop(bootstrap: str, topic: str) -> None:
 async def test_lag_is_what_the_group_has_not_consumed(stack_env: dict[str, str]) -> None:
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     topic, group = await _topic_with_a_lagging_group(bootstrap)
+    source = kafka_lag_source(bootstrap, {group: (topic,)}, security=tooling())
     try:
-        measured = await kafka_lag_source(bootstrap, {group: (topic,)}, security=tooling())()
-        assert measured == {(group, topic): 20}
+        assert await source() == {(group, topic): 20}
     finally:
+        await source.close()  # the clients it keeps between checks
         await _drop(bootstrap, topic)
 
 

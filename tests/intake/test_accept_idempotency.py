@@ -127,3 +127,35 @@ async def test_kafka_and_http_share_one_rule_for_a_submission(
     )
     assert (over_kafka.referral_id, over_kafka.created) == (over_http.referral_id, False)
     assert len(store.outbox) == 2
+
+
+class CountingStore(FakeStore):
+    """The fake store, noting each call the use case makes (each is a database round trip)."""
+
+    calls: list[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = []
+
+    async def find(self, agency_id: str, submission_id: str) -> Any:
+        self.calls.append("find")
+        return await super().find(agency_id, submission_id)
+
+    async def insert_with_outbox(self, **kwargs: Any) -> bool:
+        self.calls.append("insert")
+        return await super().insert_with_outbox(**kwargs)
+
+
+async def test_a_new_submission_is_one_statement_and_a_repeat_is_found_after_it(
+    submission: ReferralSubmission,
+) -> None:
+    store = CountingStore()
+    first = await accept(store, submission)
+    assert store.calls == ["insert"], "a new submission is stored without looking first"
+    store.calls.clear()
+    again = await accept(store, submission)
+    assert store.calls == ["insert", "find"], "taken: nothing written, then the original found"
+    assert (again.referral_id, again.created) == (first.referral_id, False)
+    assert len(store.rows) == 1
+    assert len(store.data_keys) == 1, "the repeat's data key was not stored"

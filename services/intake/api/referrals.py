@@ -19,13 +19,15 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import Depends, FastAPI, Header, Request, Security
+from fastapi import Depends, FastAPI, Header, Request, Response, Security
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from services.common.http_errors import error_docs, error_response
 from services.intake.api.examples import SUBMISSION_EXAMPLES
+from services.intake.api.json_body import json_body_route
 from services.intake.domain import IdempotencyConflict, SubmissionRefused
 from services.intake.ports import Accept, TimelineReader
 from shared import FieldError, ReferralSubmission
@@ -44,6 +46,7 @@ path (this API with or without `Idempotency-Key`, and the `referrals.submitted.v
 "The same content" means the same submission after validation: key order, JSON spacing and
 postcode spelling (`ng72ah` is `NG7 2AH`) do not matter."""
 
+_KEY_MAX = 128  # an Idempotency-Key's longest (the header's declared max_length)
 bearer = HTTPBearer(auto_error=False, description="An agency API key: `Bearer <key>`.")
 
 
@@ -87,31 +90,20 @@ _STATUS_LINK = {
 }
 
 
-def add_referral_routes(app: FastAPI, accept: Accept, store: Callable[[], TimelineReader]) -> None:
-    @app.post(
-        "/v1/referrals",
-        status_code=201,
-        response_model=Accepted,
-        tags=["referrals"],
-        operation_id="submit_referral",
-        description=IDEMPOTENCY_RULE,
-        responses={
-            201: {"description": "accepted: a new referral", "links": _STATUS_LINK},
-            200: {
-                "model": Accepted,
-                "description": "this submission was accepted before: the original referral",
-                "links": _STATUS_LINK,
-            },
-            **error_docs(400, 401, 409, 413, 422, 503),
-        },
-        openapi_extra={
-            "requestBody": {"content": {"application/json": {"examples": SUBMISSION_EXAMPLES}}}
-        },
-    )
+def add_referral_routes(
+    app: FastAPI,
+    accept: Accept,
+    store: Callable[[], TimelineReader],
+    *,
+    body_from_bytes: bool = True,
+) -> None:
+    """The agencies' routes; a submission is validated from the request's bytes
+    (`json_body`) unless `body_from_bytes` is False (FastAPI's own path only)."""
+
     async def submit(
         submission: ReferralSubmission,
         agency_id: Annotated[str, Depends(agency)],
-        idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
+        idempotency_key: Annotated[str | None, Header(min_length=1, max_length=_KEY_MAX)] = None,
     ) -> Any:
         try:
             accepted = await accept(
@@ -147,6 +139,46 @@ def add_referral_routes(app: FastAPI, accept: Accept, store: Callable[[], Timeli
             status_code=201 if accepted.created else 200,
             headers={"Location": f"/v1/referrals/{accepted.referral_id}"},
         )
+
+    async def submit_from_bytes(request: Request, body: bytes) -> Response | None:
+        """`submit` for a body and headers FastAPI's path would hand it; None for any other
+        (that path then answers, with its own errors)."""
+        keys = request.headers.getlist("idempotency-key")
+        if len(keys) > 1 or (keys and not 1 <= len(keys[0]) <= _KEY_MAX):
+            return None
+        try:
+            submission = ReferralSubmission.model_validate_json(body)
+        except ValidationError:
+            return None
+        caller: str = request.state.caller
+        answer: Response = await submit(
+            submission, agency_id=caller, idempotency_key=keys[0] if keys else None
+        )
+        return answer
+
+    app.router.add_api_route(
+        "/v1/referrals",
+        submit,
+        methods=["POST"],
+        status_code=201,
+        response_model=Accepted,
+        tags=["referrals"],
+        operation_id="submit_referral",
+        description=IDEMPOTENCY_RULE,
+        responses={
+            201: {"description": "accepted: a new referral", "links": _STATUS_LINK},
+            200: {
+                "model": Accepted,
+                "description": "this submission was accepted before: the original referral",
+                "links": _STATUS_LINK,
+            },
+            **error_docs(400, 401, 409, 413, 422, 503),
+        },
+        openapi_extra={
+            "requestBody": {"content": {"application/json": {"examples": SUBMISSION_EXAMPLES}}}
+        },
+        route_class_override=json_body_route(submit_from_bytes) if body_from_bytes else APIRoute,
+    )
 
     @app.get(
         "/v1/referrals/{referral_id}",

@@ -65,7 +65,8 @@ from shared import (
 from shared.cloudevents import TYPE_OPS_EVENT, TYPE_RECEIVED, TYPE_REJECTED
 from shared.topics import OPS_EVENTS, REFERRALS_RECEIVED, REFERRALS_REJECTED
 
-# A lost race is followed by one more look; a third is only possible if rows vanish.
+# A taken submission (or a lost race) is followed by one more look; a third is only possible
+# if rows vanish.
 _ATTEMPTS = 3
 
 
@@ -96,11 +97,16 @@ async def accept_submission(
     submission_id = submission.submission_id
     digest = body_digest(submission)
 
-    for _ in range(_ATTEMPTS):
+    for attempt in range(_ATTEMPTS):
         owner = await store.key_owner(agency_id, idempotency_key) if idempotency_key else None
         if owner is not None and owner != submission_id:
             raise IdempotencyKeyConflict(None)
-        existing = await store.find(agency_id, submission_id)
+        # A new submission is the common case: it is stored first (the insert writes nothing
+        # if the submission is taken), and the stored one looked for only after that, or when
+        # its key says it was seen: one statement, not two, for a new referral.
+        existing = (
+            await store.find(agency_id, submission_id) if attempt or owner is not None else None
+        )
         if existing is not None:
             if existing.body_digest != digest:
                 raise SubmissionConflict(existing.referral_id)
