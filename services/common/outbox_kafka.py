@@ -16,9 +16,10 @@ Rules kept here:
   the same trace and with no parent missing from it (a new child context per message would need
   a span per message exported too, which is the cost this removes);
 - a relay batch is observed once per topic (`observe`): ONE producer span `<topic> publish`
-  (parent: the first row's stored context, so a batch of one sits in its trace as the old
-  per-message span did; a link to every row's stored context, so each trace carried finds it;
-  status error if any row failed), and ONE update of FastStream's publish metrics, under their
+  (its parent the first row's stored context, so a batch of one sits in its trace as the old
+  per-message span did; links to every row's stored context, up to OpenTelemetry's default
+  limit of 128, so each trace carried finds it; status error if any row failed), and ONE
+  update of FastStream's publish metrics, under their
   names and labels (`faststream_published_messages_total{status}` by the rows' outcomes,
   `faststream_published_messages_exceptions_total{exception_type}`, and one observation of the
   batch's time to its acks in `faststream_published_messages_duration_seconds`);
@@ -39,8 +40,9 @@ from faststream.prometheus.container import MetricsContainer
 from faststream.prometheus.manager import MetricsManager
 from faststream.prometheus.types import PublishingStatus
 from faststream.response import PublishType
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.common.outbox import BatchRecord, OutboxMessage
@@ -49,11 +51,17 @@ from services.common.telemetry import TRACE_HEADERS
 _tracer = trace.get_tracer(__name__)
 
 
+# The W3C propagator alone: a row stores `traceparent` and `tracestate` only (telemetry.py).
+_W3C = TraceContextTextMapPropagator()
+# OpenTelemetry's default span link limit: the SDK keeps no more than this many links a span.
+_MAX_LINKS = 128
+
+
 def _stored_context(headers: dict[str, str]) -> trace.SpanContext | None:
     carrier = {k: v for k in TRACE_HEADERS if (v := headers.get(k))}
     if not carrier:
         return None
-    found = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    found = trace.get_current_span(_W3C.extract(carrier)).get_span_context()
     return found if found.is_valid else None
 
 
@@ -118,7 +126,7 @@ class KafkaOutboxPublisher:
             f"{topic} publish",
             context=parent,
             kind=SpanKind.PRODUCER,
-            links=[Link(c) for c in stored],
+            links=[Link(c) for c in stored[:_MAX_LINKS]],
             attributes={
                 "messaging.system": "kafka",
                 "messaging.operation": "publish",
