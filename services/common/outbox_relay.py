@@ -17,10 +17,9 @@ Rules kept here:
 - `per_key` keeps that order for each (topic, key) and no other: each key's rows are published
   in id order, one at a time, the first failure stopping that key's rows only, while different
   keys' rows go concurrently (Kafka keeps order per partition, and a key is one partition);
-- before its first batch the running relay recovers (`outbox_recovery`, when the service gave it
-  `recover`): rows a killed predecessor had published but not marked are marked sent, not sent
-  again; a recovery that fails `RECOVERY_ATTEMPTS` times is given up (those rows are published
-  again, under their own ids, which consumers dedupe: delayed publishing would be worse);
+- a publisher that can observe a batch as a whole (`ObservedPublish`, the Kafka publisher of
+  `outbox_kafka.py`) is told each row's outcome inside `observe`: one span and one metrics
+  update per topic and batch, not per row;
 - LISTEN/NOTIFY wakes the relay as soon as a row commits, with the wake-up cleared before each
   drain so one landing during the drain is not lost; a slow poll backs it up in case a
   notification is missed (for example while the listening connection was being re-made).
@@ -33,19 +32,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import structlog
 
 from services.common.loops import listen, run_loop
-from services.common.outbox import OutboxMessage, OutboxTable, Publish
-
-log = structlog.get_logger(__name__)
-
-RECOVERY_ATTEMPTS = 3
+from services.common.outbox import (
+    BatchRecord,
+    ObservedPublish,
+    OutboxMessage,
+    OutboxTable,
+    Publish,
+)
 
 
 class OutboxPublishFailed(Exception):
@@ -84,11 +84,8 @@ class OutboxRelay:
         concurrent: bool = False,
         publish_timeout_seconds: float = 10.0,
         per_key: bool = False,
-        recover: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._pool = pool
-        self._recover = recover
-        self._recovery_failures = 0
         self._table = table
         self._publish = publish
         self._batch_size = batch_size
@@ -130,62 +127,63 @@ class OutboxRelay:
         return sent
 
     async def _publish_batch(self, batch: list[tuple[int, OutboxMessage]]) -> _BatchOutcome:
-        """Publish `batch` (in order, or concurrently), giving up after the publish timeout."""
+        """Publish `batch` (in order, or concurrently), giving up after the publish timeout.
+
+        The batch is observed as a whole when the publisher can (`ObservedPublish`: one span
+        and one metrics update per topic), each row's outcome told to its record."""
         acknowledged: list[int] = []
         tried: set[int] = set()
         failures: list[str] = []
+        failed: set[int] = set()
+        messages = [m for _, m in batch]
+        observe = self._publish.observe if isinstance(self._publish, ObservedPublish) else None
 
-        async def publish_one(row_id: int, message: OutboxMessage) -> None:
+        async def publish_one(row_id: int, message: OutboxMessage, record: BatchRecord) -> None:
             tried.add(row_id)
             try:
                 await self._publish(message)
             except Exception as exc:
                 failures.append(type(exc).__name__)
+                failed.add(row_id)
+                record.done(message, type(exc).__name__)
                 raise
             acknowledged.append(row_id)
+            record.done(message, None)
 
-        async def publish_in_order(rows: list[tuple[int, OutboxMessage]]) -> None:
+        async def publish_in_order(
+            rows: list[tuple[int, OutboxMessage]], record: BatchRecord
+        ) -> None:
             for row_id, message in rows:
-                await publish_one(row_id, message)  # the first failure stops these rows
+                await publish_one(row_id, message, record)  # the first failure stops these rows
 
         chains: dict[tuple[str, str | None], list[tuple[int, OutboxMessage]]] = {}
         for row_id, message in batch if self._per_key else ():
             chains.setdefault((message.topic, message.key), []).append((row_id, message))
-        if self._concurrent:
-            tasks = [asyncio.ensure_future(publish_one(i, m)) for i, m in batch]
-        elif self._per_key:
-            tasks = [asyncio.ensure_future(publish_in_order(rows)) for rows in chains.values()]
-        else:
-            tasks = [asyncio.ensure_future(publish_in_order(batch))]
-        try:
-            _done, pending = await asyncio.wait(tasks, timeout=self._publish_timeout)
-        finally:
-            for task in tasks:
-                task.cancel()  # a no-op for finished tasks; stops the unacknowledged ones
-            await asyncio.gather(*tasks, return_exceptions=True)
-        done_ids = set(acknowledged)
+        with observe(messages) if observe else contextlib.nullcontext(BatchRecord()) as record:
+            if self._concurrent:
+                tasks = [asyncio.ensure_future(publish_one(i, m, record)) for i, m in batch]
+            elif self._per_key:
+                tasks = [
+                    asyncio.ensure_future(publish_in_order(r, record)) for r in chains.values()
+                ]
+            else:
+                tasks = [asyncio.ensure_future(publish_in_order(batch, record))]
+            try:
+                _done, pending = await asyncio.wait(tasks, timeout=self._publish_timeout)
+            finally:
+                for task in tasks:
+                    task.cancel()  # a no-op for finished tasks; stops the unacknowledged ones
+                await asyncio.gather(*tasks, return_exceptions=True)
+            done_ids = set(acknowledged)
+            for row_id, message in batch:
+                if row_id in tried and row_id not in done_ids and row_id not in failed:
+                    record.done(message, "TimeoutError")  # given up: not acknowledged in time
         return _BatchOutcome(
             acknowledged=sorted(done_ids),
             tried_unacknowledged=sorted(tried - done_ids),
             unsent=len(batch) - len(done_ids),
             cause=failures[0] if failures else ("timeout" if pending else ""),
         )
-
-    async def _recover_once(self) -> None:
-        """Run the recovery; raise to be retried by the loop, until given up."""
-        assert self._recover is not None
-        try:
-            await self._recover()
-        except Exception as exc:
-            self._recovery_failures += 1
-            if self._recovery_failures < RECOVERY_ATTEMPTS:
-                raise
-            log.warning(
-                "outbox recovery given up; unsent rows will be published",
-                error=type(exc).__name__,
-                attempts=self._recovery_failures,
-            )
-        self._recover = None
 
     async def backlog(self) -> int:
         """How many rows wait to be published."""
@@ -208,11 +206,7 @@ class OutboxRelay:
         """
 
         async def step() -> int:
-            if not ready():
-                return 0
-            if self._recover is not None:
-                await self._recover_once()
-            return await self.drain_once()
+            return await self.drain_once() if ready() else 0
 
         listener = asyncio.create_task(listen(self._pool, {self._table.channel: self._wake}))
         try:
