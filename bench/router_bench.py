@@ -115,8 +115,7 @@ async def measure(stack: dict[str, str], n: int) -> list[Row]:
             "bare aiokafka consume+produce loop", bare, ">= 0.8x", at_least(one, 0.8 * (bare or 0)),
             f"{n} referrals"),
         Row("2 router", "router CPU per decided referral (relay included)", cpu, "ms",
-            note="process CPU time from ready to the last decision / decisions: steadier than the"
-            " rate on a shared machine"),
+            note="process CPU, ready to last decision / decisions: steadier when shared"),
         Row("5 restart", "router: spawn to first decision", first, "s", target="<= 5 s",
             passed=None if first is None else first <= 5),
         Row("6 scale-out", "router x2 processes, decided/s", two, "/s", "router x1", one),
