@@ -4,6 +4,9 @@ Rules kept here:
 - the relay claims unsent rows in id order with `FOR UPDATE SKIP LOCKED`, so several relays
   (replicas) can run and no row is published by two of them at once;
 - a row is marked sent only after Kafka has acknowledged it;
+- a publisher that can observe a batch as a whole (`ObservedPublish`, the Kafka publisher of
+  `outbox_kafka.py`) is told each row's outcome inside `observe`: one span and one metrics
+  update per topic and batch, not per row;
 - a batch's publishes are bounded by `publish_timeout_seconds`: a row not acknowledged in time
   (or whose publish failed) stays unsent and, when the table has an attempts column, has its
   attempt counted; the rows that were acknowledged are marked sent in the same transaction, and
@@ -17,9 +20,6 @@ Rules kept here:
 - `per_key` keeps that order for each (topic, key) and no other: each key's rows are published
   in id order, one at a time, the first failure stopping that key's rows only, while different
   keys' rows go concurrently (Kafka keeps order per partition, and a key is one partition);
-- a publisher that can observe a batch as a whole (`ObservedPublish`, the Kafka publisher of
-  `outbox_kafka.py`) is told each row's outcome inside `observe`: one span and one metrics
-  update per topic and batch, not per row;
 - LISTEN/NOTIFY wakes the relay as soon as a row commits, with the wake-up cleared before each
   drain so one landing during the drain is not lost; a slow poll backs it up in case a
   notification is missed (for example while the listening connection was being re-made).
