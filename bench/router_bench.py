@@ -9,6 +9,8 @@ measures, from the broker timestamps of its `referrals.decided.v1` messages:
   with its ops event, acks=all);
 - restart to first message handled: from spawning the process to its first decision;
 - scale-out: the same with two router processes in the one consumer group (3 partitions);
+- CPU per decided referral: the single router's process CPU time (user + system, from /proc)
+  from ready to its last decision, over the decisions (steadier than the rate when shared);
 - baseline: a bare aiokafka consume-and-produce loop over the same N messages, one process,
   same producer guarantees (acks=all, idempotent), committing after each batch; target
   router >= 0.8x.
@@ -36,6 +38,7 @@ from bench.harness import (
     service_env,
     skip_to_end,
 )
+from bench.intake_bench import cpu_ms_per, cpu_seconds
 from bench.kafka_tools import Watch, end_offsets, fill, passthrough, rate
 from bench.load import example_body
 from bench.report import Row, at_least, environment, render
@@ -64,13 +67,14 @@ def received_events(n: int, tag: str) -> list[tuple[str, bytes]]:
 
 async def drain(
     stack: dict[str, str], bootstrap: str, n: int, instances: int
-) -> tuple[float | None, float | None]:
-    """(decisions/s, seconds from spawn to first decision) with `instances` routers."""
+) -> tuple[float | None, float | None, float | None]:
+    """(decisions/s, seconds from spawn to first decision, ms of CPU per decision: one router
+    only) with `instances` routers."""
     await skip_to_end(bootstrap, GROUP_ID, REFERRALS_RECEIVED)
     events = received_events(n, uuid4().hex[:8])
     await fill(bootstrap, REFERRALS_RECEIVED, TYPE_RECEIVED, events)
     watch = await Watch(bootstrap, REFERRALS_DECIDED, {k for k, _ in events}).start()
-    routers = []
+    routers, cpu = [], None
     for i in range(instances):
         port = free_port()
         env = service_env(stack, ROUTER_HTTP_PORT=str(port))
@@ -81,8 +85,10 @@ async def drain(
     try:
         if instances == 1:  # the profile: py-spy on the router while it drains (when asked)
             routers[0].wait_ready()
+            cpu_before = cpu_seconds(routers[0].pid)
             with profiled(routers[0], "router", 15):
                 stamps = await watch.until_all(seconds=180)
+            cpu = cpu_ms_per(cpu_before, cpu_seconds(routers[0].pid), len(stamps))
         else:
             stamps = await watch.until_all(seconds=180)
     finally:
@@ -91,14 +97,14 @@ async def drain(
     first = (min(stamps.values()) / 1000 - spawned) if stamps else None
     if len(stamps) < n:
         print(f"   router x{instances}: only {len(stamps)} of {n} decided in 180 s", flush=True)
-    return rate(stamps), first
+    return rate(stamps), first, cpu
 
 
 async def measure(stack: dict[str, str], n: int) -> list[Row]:
     bootstrap = stack["KAFKA_BOOTSTRAP_SERVERS"]
     await ensure_topic(bootstrap, SINK)
-    one, first = await drain(stack, bootstrap, n, 1)
-    two, _ = await drain(stack, bootstrap, n, 2)
+    one, first, cpu = await drain(stack, bootstrap, n, 1)
+    two, _, _ = await drain(stack, bootstrap, n, 2)
     start = await end_offsets(bootstrap, REFERRALS_RECEIVED)
     await fill(
         bootstrap, REFERRALS_RECEIVED, "uk.nottssas.bench.passthrough", received_events(n, "bare")
@@ -108,6 +114,8 @@ async def measure(stack: dict[str, str], n: int) -> list[Row]:
         Row("2 router", "decided and published/s from a full topic", one, "/s",
             "bare aiokafka consume+produce loop", bare, ">= 0.8x", at_least(one, 0.8 * (bare or 0)),
             f"{n} referrals"),
+        Row("2 router", "router CPU per decided referral (relay included)", cpu, "ms",
+            note="process CPU, ready to last decision / decisions: steadier when shared"),
         Row("5 restart", "router: spawn to first decision", first, "s", target="<= 5 s",
             passed=None if first is None else first <= 5),
         Row("6 scale-out", "router x2 processes, decided/s", two, "/s", "router x1", one),

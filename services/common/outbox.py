@@ -5,25 +5,27 @@ Rules kept here:
   a NOTIFY on the table's channel, so it is published if and only if that transaction commits
   (no commit-then-publish);
 - a row keeps the trace context it was queued in (`traceparent` among its headers), and is
-  published inside that context, so the trace runs on through the wait in the table;
+  published carrying that context, so the trace runs on through the wait in the table;
 - a publication waits for Kafka's acknowledgement (acks=all, idempotent producer);
 - the table and column names come from code (`OutboxTable`), never from input, and are checked
   to be plain SQL identifiers before any SQL is built from them.
-The relay that moves committed rows to Kafka is `outbox_relay.py`.
+The relay that moves committed rows to Kafka is `outbox_relay.py`, its publisher `outbox_kafka.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import asyncpg
 import structlog
 from faststream.kafka import KafkaBroker
 
-from services.common.telemetry import current_trace_headers, trace_context
+from services.common.telemetry import current_trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -139,19 +141,33 @@ async def enqueue(conn: asyncpg.Connection, table: OutboxTable, message: OutboxM
 Publish = Callable[[OutboxMessage], Awaitable[None]]
 
 
+@dataclass
+class BatchRecord:
+    """What became of each message of a relay batch, by topic: `done(message, None)` once
+    acknowledged, `done(message, "<exception type>")` once it failed or was given up."""
+
+    outcomes: dict[str, Counter[str | None]] = field(default_factory=dict)
+
+    def done(self, message: OutboxMessage, error: str | None) -> None:
+        self.outcomes.setdefault(message.topic, Counter())[error] += 1
+
+
+@runtime_checkable
+class ObservedPublish(Protocol):
+    """A `Publish` that observes a relay batch as a whole: the relay opens `observe(messages)`
+    around the batch and tells the record each message's outcome (`outbox_kafka`: one span
+    and one metrics update per topic, instead of one per message)."""
+
+    async def __call__(self, message: OutboxMessage, /) -> None: ...
+
+    def observe(self, messages: Sequence[OutboxMessage]) -> AbstractContextManager[BatchRecord]: ...
+
+
 def kafka_publisher(broker: KafkaBroker, *, timeout_seconds: float | None = None) -> Publish:
-    """Publish through `broker`, waiting for its ack (at most `timeout_seconds`, if given)."""
+    """Publish through `broker`'s producer, waiting for its ack (at most `timeout_seconds`, if
+    given), each message in the trace its row was queued in (`outbox_kafka`: below FastStream's
+    per-publish middleware; the relay observes a batch once, with `observe`)."""
+    # Imported here: outbox_kafka builds on this module's OutboxMessage.
+    from services.common.outbox_kafka import KafkaOutboxPublisher
 
-    async def publish(message: OutboxMessage) -> None:
-        # Published in the trace the row was queued in; the telemetry middleware then writes
-        # this publication's own span into the headers in place of the stored one.
-        with trace_context(message.headers):
-            sent = broker.publish(
-                message.payload,
-                topic=message.topic,
-                key=message.key.encode() if message.key else None,
-                headers=dict(message.headers),
-            )
-            await asyncio.wait_for(sent, timeout=timeout_seconds)
-
-    return publish
+    return KafkaOutboxPublisher(broker, timeout_seconds=timeout_seconds)

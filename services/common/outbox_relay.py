@@ -4,6 +4,9 @@ Rules kept here:
 - the relay claims unsent rows in id order with `FOR UPDATE SKIP LOCKED`, so several relays
   (replicas) can run and no row is published by two of them at once;
 - a row is marked sent only after Kafka has acknowledged it;
+- a publisher that can observe a batch as a whole (`ObservedPublish`, the Kafka publisher of
+  `outbox_kafka.py`) is told each row's outcome inside `observe`: one span and one metrics
+  update per topic and batch, not per row;
 - a batch's publishes are bounded by `publish_timeout_seconds`: a row not acknowledged in time
   (or whose publish failed) stays unsent and, when the table has an attempts column, has its
   attempt counted; the rows that were acknowledged are marked sent in the same transaction, and
@@ -38,7 +41,13 @@ from typing import Any
 import asyncpg
 
 from services.common.loops import listen, run_loop
-from services.common.outbox import OutboxMessage, OutboxTable, Publish
+from services.common.outbox import (
+    BatchRecord,
+    ObservedPublish,
+    OutboxMessage,
+    OutboxTable,
+    Publish,
+)
 
 
 class OutboxPublishFailed(Exception):
@@ -120,40 +129,57 @@ class OutboxRelay:
         return sent
 
     async def _publish_batch(self, batch: list[tuple[int, OutboxMessage]]) -> _BatchOutcome:
-        """Publish `batch` (in order, or concurrently), giving up after the publish timeout."""
+        """Publish `batch` (in order, or concurrently), giving up after the publish timeout.
+
+        The batch is observed as a whole when the publisher can (`ObservedPublish`: one span
+        and one metrics update per topic), each row's outcome told to its record."""
         acknowledged: list[int] = []
         tried: set[int] = set()
         failures: list[str] = []
+        failed: set[int] = set()
+        messages = [m for _, m in batch]
+        observe = self._publish.observe if isinstance(self._publish, ObservedPublish) else None
 
-        async def publish_one(row_id: int, message: OutboxMessage) -> None:
+        async def publish_one(row_id: int, message: OutboxMessage, record: BatchRecord) -> None:
             tried.add(row_id)
             try:
                 await self._publish(message)
             except Exception as exc:
                 failures.append(type(exc).__name__)
+                failed.add(row_id)
+                record.done(message, type(exc).__name__)
                 raise
             acknowledged.append(row_id)
+            record.done(message, None)
 
-        async def publish_in_order(rows: list[tuple[int, OutboxMessage]]) -> None:
+        async def publish_in_order(
+            rows: list[tuple[int, OutboxMessage]], record: BatchRecord
+        ) -> None:
             for row_id, message in rows:
-                await publish_one(row_id, message)  # the first failure stops these rows
+                await publish_one(row_id, message, record)  # the first failure stops these rows
 
         chains: dict[tuple[str, str | None], list[tuple[int, OutboxMessage]]] = {}
         for row_id, message in batch if self._per_key else ():
             chains.setdefault((message.topic, message.key), []).append((row_id, message))
-        if self._concurrent:
-            tasks = [asyncio.ensure_future(publish_one(i, m)) for i, m in batch]
-        elif self._per_key:
-            tasks = [asyncio.ensure_future(publish_in_order(rows)) for rows in chains.values()]
-        else:
-            tasks = [asyncio.ensure_future(publish_in_order(batch))]
-        try:
-            _done, pending = await asyncio.wait(tasks, timeout=self._publish_timeout)
-        finally:
-            for task in tasks:
-                task.cancel()  # a no-op for finished tasks; stops the unacknowledged ones
-            await asyncio.gather(*tasks, return_exceptions=True)
-        done_ids = set(acknowledged)
+        with observe(messages) if observe else contextlib.nullcontext(BatchRecord()) as record:
+            if self._concurrent:
+                tasks = [asyncio.ensure_future(publish_one(i, m, record)) for i, m in batch]
+            elif self._per_key:
+                tasks = [
+                    asyncio.ensure_future(publish_in_order(r, record)) for r in chains.values()
+                ]
+            else:
+                tasks = [asyncio.ensure_future(publish_in_order(batch, record))]
+            try:
+                _done, pending = await asyncio.wait(tasks, timeout=self._publish_timeout)
+            finally:
+                for task in tasks:
+                    task.cancel()  # a no-op for finished tasks; stops the unacknowledged ones
+                await asyncio.gather(*tasks, return_exceptions=True)
+            done_ids = set(acknowledged)
+            for row_id, message in batch:
+                if row_id in tried and row_id not in done_ids and row_id not in failed:
+                    record.done(message, "TimeoutError")  # given up: not acknowledged in time
         return _BatchOutcome(
             acknowledged=sorted(done_ids),
             tried_unacknowledged=sorted(tried - done_ids),

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -131,14 +133,6 @@ class _Connection:
             self.inserted.append(args)
 
 
-class _Broker:
-    def __init__(self) -> None:
-        self.seen: list[dict[str, str]] = []
-
-    async def publish(self, payload: bytes, **_: Any) -> None:
-        self.seen.append(current_trace_headers())
-
-
 async def test_an_outbox_row_is_published_in_the_trace_it_was_queued_in(
     exported: tuple[Tracer, InMemorySpanExporter],
 ) -> None:
@@ -152,10 +146,19 @@ async def test_an_outbox_row_is_published_in_the_trace_it_was_queued_in(
     trace_id = format(request.get_span_context().trace_id, "032x")
     assert headers["traceparent"].split("-")[1] == trace_id
 
-    broker = _Broker()
-    publish = kafka_publisher(broker, timeout_seconds=5)  # type: ignore[arg-type]
-    await publish(OutboxMessage(message.topic, message.key, headers, message.payload))
-    assert broker.seen[0]["traceparent"].split("-")[1] == trace_id
+    broker = KafkaBroker("127.0.0.1:1", client_id="trace-test")  # no CloudEvents decoder
+    seen: list[dict[str, str]] = []
+
+    @broker.subscriber("referrals.received.v1")
+    async def on_received(msg: KafkaMessage) -> None:
+        seen.append({k: str(v) for k, v in msg.headers.items()})
+
+    async with TestKafkaBroker(broker):
+        publish = kafka_publisher(broker, timeout_seconds=5)
+        await publish(OutboxMessage(message.topic, message.key, headers, message.payload))
+    # The stored context as is: the consumer's span is a child of the request's.
+    assert seen[0]["traceparent"] == headers["traceparent"]
+    assert seen[0]["traceparent"].split("-")[1] == trace_id
 
 
 def test_the_otlp_exporter_sends_private_spans_to_the_configured_collector(

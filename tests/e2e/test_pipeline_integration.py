@@ -109,10 +109,18 @@ def test_the_agency_sees_the_referral_delivered_on_its_status_timeline(
     assert states.index("received") < states.index("decided") < states.index("delivered")
 
 
+def _in_or_linked(span: dict[str, Any], trace_id: str) -> bool:
+    """In the trace, or linked to it: a relay batch's publish span sits in its first row's trace
+    and links to every row's (services/common/outbox_kafka.py)."""
+    traces = [span["context"]["trace_id"], *(link["context"]["trace_id"] for link in span["links"])]
+    return f"0x{trace_id}" in traces
+
+
 def _spans_of_trace(
     pipeline: Pipeline, trace_id: str, wanted: dict[str, list[str]], timeout: float = 30
 ) -> dict[str, list[str]]:
-    """Span names of `trace_id` by service, once each service has exported the wanted ones.
+    """Span names of `trace_id` (or linked to it) by service, once each service has exported
+    the wanted ones.
 
     Spans are exported in batches (every few seconds), hence the wait.
     """
@@ -125,7 +133,7 @@ def _spans_of_trace(
                 service: [
                     span["name"]
                     for span in pipeline.spans(process)
-                    if span["context"]["trace_id"] == f"0x{trace_id}"
+                    if _in_or_linked(span, trace_id)
                 ]
                 for service, process in processes.items()
             }
