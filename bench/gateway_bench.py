@@ -79,7 +79,9 @@ def delivered(record: Path, tag: str) -> dict[str, float]:
     """The first delivery time (epoch s) of each submission id starting with `tag`."""
     found: dict[str, float] = {}
     if record.exists():
-        for line in record.read_text().splitlines():
+        text = record.read_text()
+        # Only whole lines: the receiver may be writing the last one as it is read.
+        for line in text[: text.rfind("\n") + 1].splitlines():
             item = json.loads(line)
             sid = item["assignment"]["decision"]["submission_id"]
             if sid.startswith(tag) and sid not in found:

@@ -55,7 +55,9 @@ def deliveries(record: Path, tag: str) -> dict[str, float]:
     found: dict[str, float] = {}
     if not record.exists():
         return found
-    for line in record.read_text().splitlines():
+    text = record.read_text()
+    # Only whole lines: the receiver may be writing the last one as it is read.
+    for line in text[: text.rfind("\n") + 1].splitlines():
         item = json.loads(line)
         sid = item["assignment"]["referral"]["submission_id"]
         if sid.startswith(tag) and sid not in found:
