@@ -131,10 +131,28 @@ class OutboxTable:
         return f"SELECT count(*) FROM {self.table} WHERE {self.sent_column} IS NULL"  # noqa: S608 - checked identifiers
 
 
+def in_current_trace(message: OutboxMessage) -> OutboxMessage:
+    """`message` carrying the trace context current now (unless its headers name one)."""
+    headers = current_trace_headers() | message.headers
+    return OutboxMessage(message.topic, message.key, headers, message.payload)
+
+
 async def enqueue(conn: asyncpg.Connection, table: OutboxTable, message: OutboxMessage) -> None:
     """Queue `message` in the caller's transaction; it is published once that commits."""
-    headers = current_trace_headers() | message.headers
-    await conn.execute(table.insert_sql, message.topic, message.key, headers, message.payload)
+    m = in_current_trace(message)
+    await conn.execute(table.insert_sql, m.topic, m.key, m.headers, m.payload)
+    await conn.execute("SELECT pg_notify($1, '')", table.channel)
+
+
+async def enqueue_all(
+    conn: asyncpg.Connection, table: OutboxTable, messages: list[OutboxMessage]
+) -> None:
+    """Queue `messages` as they are (held back by a batch's transaction, each already
+    `in_current_trace` of its own record) in one pipelined statement, and wake the relay once."""
+    if not messages:
+        return
+    rows = [(m.topic, m.key, m.headers, m.payload) for m in messages]
+    await conn.executemany(table.insert_sql, rows)
     await conn.execute("SELECT pg_notify($1, '')", table.channel)
 
 

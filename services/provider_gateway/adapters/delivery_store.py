@@ -30,8 +30,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.common.outbox import OutboxMessage
-from services.common.telemetry import current_trace_headers
+from services.common.outbox import OutboxMessage, enqueue_all, in_current_trace
 from services.provider_gateway.adapters import delivery_sql as sql
 from services.provider_gateway.adapters import endpoint_health as health
 from services.provider_gateway.adapters import outbox
@@ -233,13 +232,8 @@ class DeliveryBatchTx(DeliveryTx):
         self._queued: list[OutboxMessage] = []
 
     async def _queue(self, message: OutboxMessage) -> None:
-        headers = current_trace_headers() | message.headers
-        self._queued.append(OutboxMessage(message.topic, message.key, headers, message.payload))
+        self._queued.append(in_current_trace(message))
 
     async def flush(self) -> None:
-        if not self._queued:
-            return
-        rows = [(m.topic, m.key, m.headers, m.payload) for m in self._queued]
-        await self._conn.executemany(outbox.OUTBOX.insert_sql, rows)
-        await self._conn.execute("SELECT pg_notify($1, '')", outbox.OUTBOX.channel)
+        await enqueue_all(self._conn, outbox.OUTBOX, self._queued)
         self._queued.clear()

@@ -23,9 +23,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.common.outbox import OutboxMessage, OutboxTable
+from services.common.outbox import OutboxMessage, OutboxTable, enqueue_all, in_current_trace
 from services.common.outbox_tx import OutboxTx
-from services.common.telemetry import current_trace_headers
 from services.router.ports import Stored
 from shared import Decision, ReferralReceived, Service
 
@@ -124,17 +123,11 @@ class DecisionBatchTx(OutboxTx):
 
     async def _queue(self, message: OutboxMessage) -> None:
         # Held back for `flush`, with the trace current now (the record's), as `enqueue` takes it.
-        headers = current_trace_headers() | message.headers
-        self._queued.append(OutboxMessage(message.topic, message.key, headers, message.payload))
+        self._queued.append(in_current_trace(message))
 
     async def flush(self) -> None:
         """Insert the queued events (one pipelined statement) and wake the relay once."""
-        if not self._queued:
-            return
-        await self._conn.executemany(
-            OUTBOX.insert_sql, [(m.topic, m.key, m.headers, m.payload) for m in self._queued]
-        )
-        await self._conn.execute("SELECT pg_notify($1, '')", OUTBOX.channel)
+        await enqueue_all(self._conn, OUTBOX, self._queued)
         self._queued.clear()
 
 
