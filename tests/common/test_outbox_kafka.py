@@ -12,15 +12,11 @@ Rules checked:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
-import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from prometheus_client import REGISTRY
@@ -30,15 +26,6 @@ from services.common.outbox import OutboxMessage
 from services.common.outbox_kafka import KafkaOutboxPublisher
 from services.common.telemetry import current_trace_headers
 from tests.support.kafka import cloudevent
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[Tracer, InMemorySpanExporter]]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    yield provider.get_tracer("test"), memory
-    provider.shutdown()
 
 
 def _queued(tracer: Tracer, topic: str, key: str) -> OutboxMessage:

@@ -13,15 +13,13 @@ Each test works on a temporary `outbox` table (outbox_scratch.py) and a topic of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
@@ -38,15 +36,6 @@ pytestmark = pytest.mark.integration
 RUN = uuid4().hex[:8]
 TOPIC = f"test.relay-kafka-{RUN}"
 PUBLISH_TIMEOUT = 3.0
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[Tracer, InMemorySpanExporter]]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    yield provider.get_tracer("test"), memory
-    provider.shutdown()
 
 
 @pytest.fixture
