@@ -28,6 +28,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -115,16 +116,17 @@ def register_subscribers(broker: KafkaBroker, wiring: Wiring, *, dead_letter: De
             log.info("agency header ignored", agency=agency, agency_header_mismatch=True)
         await _submission(wiring, msg, agency, None)
 
-    @batch_subscriber(
+    # The timeline's inputs: batches the broker fills (see BATCH_MAX and FILL_BYTES above).
+    timeline_input = partial(
+        batch_subscriber,
         broker,
-        REFERRALS_DECIDED,
-        group_id="intake-timeline",
         max_records=BATCH_MAX,
         timeout_ms=BATCH_WAIT_MS,
-        title="intake/decisions",
         fill_bytes=FILL_BYTES,
         fill_wait_ms=FILL_WAIT_MS,
     )
+
+    @timeline_input(REFERRALS_DECIDED, group_id="intake-timeline", title="intake/decisions")
     async def on_decided(message: KafkaMessage) -> None:
         store = wiring.timeline()
 
@@ -135,16 +137,7 @@ def register_subscribers(broker: KafkaBroker, wiring: Wiring, *, dead_letter: De
 
         await _each(message, REFERRALS_DECIDED, Decision, "decision", record, dead_letter)
 
-    @batch_subscriber(
-        broker,
-        OPS_EVENTS,
-        group_id="intake-timeline-ops",
-        max_records=BATCH_MAX,
-        timeout_ms=BATCH_WAIT_MS,
-        title="intake/ops-events",
-        fill_bytes=FILL_BYTES,
-        fill_wait_ms=FILL_WAIT_MS,
-    )
+    @timeline_input(OPS_EVENTS, group_id="intake-timeline-ops", title="intake/ops-events")
     async def on_ops_event(message: KafkaMessage) -> None:
         store = wiring.timeline()
 
