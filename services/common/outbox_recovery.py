@@ -93,19 +93,18 @@ def at_start(recover_once: Callable[[], Awaitable[int]]) -> Callable[[], Awaitab
 
     async def run() -> None:
         nonlocal done
+        if done:
+            return
+        done = True  # whatever happens below: once per process
         for attempt in range(1, ATTEMPTS + 1):
-            if done:
-                return
             try:
                 await recover_once()
             except Exception as exc:  # noqa: BLE001 - any failure: try again, then give up (rules)
                 log.warning("outbox recovery failed", error=type(exc).__name__, attempt=attempt)
                 await asyncio.sleep(0.5 * attempt)
             else:
-                done = True
-        if not done:
-            log.warning("outbox recovery given up; unsent rows will be published again")
-            done = True
+                return
+        log.warning("outbox recovery given up; unsent rows will be published again")
 
     return run
 
